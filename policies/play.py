@@ -1,0 +1,78 @@
+"""`simreal play`: render a trained policy offscreen to an MP4 (EGL, else OSMesa)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from policies.offscreen_gl import choose_gl_backend
+from policies.run_dir import load_run_config
+
+# (start time s, command vx m/s, vy m/s, yaw rad/s): stand, walk, trot faster, turn, side-step, stop
+SCRIPTED_TOUR = (
+    (0.0, 0.0, 0.0, 0.0),
+    (1.0, 0.5, 0.0, 0.0),
+    (3.5, 1.0, 0.0, 0.0),
+    (6.0, 0.5, 0.0, 0.8),
+    (8.0, 0.0, 0.4, 0.0),
+    (9.0, 0.0, 0.0, 0.0),
+)
+
+
+def command_at(time_s: float, fixed_vx: float | None) -> list[float]:
+    if fixed_vx is not None:
+        return [fixed_vx, 0.0, 0.0]
+    current = SCRIPTED_TOUR[0][1:]
+    for start, *command in SCRIPTED_TOUR:
+        if time_s >= start:
+            current = tuple(command)
+    return list(current)
+
+
+def play_run(
+    run_dir: Path,
+    iteration: int | None,
+    video: Path,
+    seconds: float,
+    fixed_vx: float | None,
+    frame_png: Path | None,
+    dynamics: str,
+) -> Path:
+    backend = choose_gl_backend()  # before mujoco's GL context module is first imported
+    import imageio
+    import mujoco
+
+    from policies.inference import load_policy
+    from sim.vec_env import LocomotionEnv
+
+    config = load_run_config(run_dir)
+    env_cfg = config.env
+    env_cfg.num_envs = 1
+    if dynamics == "nominal":
+        env_cfg.randomization = env_cfg.randomization.disabled()
+    env = LocomotionEnv(env_cfg, seed=0)
+    env.set_velocity_command(command_at(0.0, fixed_vx))
+    env.reset()
+    policy = load_policy(run_dir, iteration, env.get_observations(), env.num_actions)
+    width, height = 640, 480
+    renderer = mujoco.Renderer(env.model, height=height, width=width)
+    fps = round(1.0 / env.step_dt)
+    frames: list[np.ndarray] = []
+    observations = env.get_observations()
+    model = env.batch.get_model(0)
+    data = mujoco.MjData(model)
+    for step in range(int(seconds * fps)):
+        env.set_velocity_command(command_at(step * env.step_dt, fixed_vx))
+        observations, _, _, _ = env.step(policy(observations))
+        env.batch.get_data(0, data)
+        mujoco.mj_forward(model, data)
+        renderer.update_scene(data, camera="track")
+        frames.append(renderer.render().copy())
+    renderer.close()
+    video.parent.mkdir(parents=True, exist_ok=True)
+    imageio.mimwrite(video, frames, fps=fps, codec="libx264", quality=7, macro_block_size=8)
+    if frame_png is not None:
+        imageio.imwrite(frame_png, frames[len(frames) // 2])
+    print(f"rendered {len(frames)} frames with MUJOCO_GL={backend}")
+    return video

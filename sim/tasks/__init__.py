@@ -1,0 +1,24 @@
+"""Task registry: task name -> function returning its EnvConfig."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sim.tasks.config import EnvConfig
+from sim.tasks.quadruped_flat import quadruped_flat
+
+TASKS: dict[str, Callable[[], EnvConfig]] = {
+    "quadruped-flat": quadruped_flat,
+}
+
+
+class UnknownTaskError(KeyError):
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def make_task_config(name: str) -> EnvConfig:
+    """The default config of a registered task; an unknown name lists the known ones."""
+    if name not in TASKS:
+        raise UnknownTaskError(f"unknown task '{name}'; known tasks: {', '.join(sorted(TASKS))}")
+    return TASKS[name]()

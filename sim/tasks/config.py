@@ -1,0 +1,127 @@
+"""Task configuration dataclasses: one task is one instance of EnvConfig.
+
+Every field has a default a user can override from YAML or the command line
+(see sim/config_overrides.py). Units are in the names: _s, _hz, _m, _rad, _kg.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ObservationTerm:
+    """One observation term (DESIGN.md §3): scaled, clipped, noisy only in simulation."""
+
+    name: str
+    scale: float = 1.0
+    clip: float = 100.0
+    noise: float = 0.0  # half-width of uniform noise, in the term's own units, before scaling
+
+
+@dataclass
+class ObservationConfig:
+    policy: list[ObservationTerm] = field(default_factory=list)
+    history: int = 1  # policy frames stacked time-major, oldest first
+    # privileged terms the critic sees on top of the noise-free policy terms
+    critic_extra: list[str] = field(default_factory=lambda: ["base_lin_vel", "foot_contacts", "randomization"])
+
+
+@dataclass
+class Range:
+    """A randomization term: enabled flag and [low, high] uniform range."""
+
+    enabled: bool = True
+    low: float = 0.0
+    high: float = 0.0
+
+
+@dataclass
+class RandomizationConfig:
+    """Domain randomization, sampled per environment at reset; each term on/off with its range."""
+
+    foot_friction: Range = field(default_factory=lambda: Range(True, 0.3, 1.25))
+    trunk_added_mass_kg: Range = field(default_factory=lambda: Range(True, -1.0, 3.0))
+    link_mass_scale: Range = field(default_factory=lambda: Range(True, 0.9, 1.1))
+    trunk_com_offset_m: Range = field(default_factory=lambda: Range(True, -0.03, 0.03))
+    kp_scale: Range = field(default_factory=lambda: Range(True, 0.8, 1.2))
+    kd_scale: Range = field(default_factory=lambda: Range(True, 0.8, 1.2))
+    effort_limit_scale: Range = field(default_factory=lambda: Range(True, 0.8, 1.0))
+    joint_damping_scale: Range = field(default_factory=lambda: Range(True, 0.8, 1.2))
+    joint_armature_scale: Range = field(default_factory=lambda: Range(True, 0.8, 1.2))
+    joint_friction_loss_scale: Range = field(default_factory=lambda: Range(True, 0.8, 1.2))
+    action_latency_s: Range = field(default_factory=lambda: Range(True, 0.0, 0.02))
+    push_interval_s: Range = field(default_factory=lambda: Range(True, 5.0, 10.0))
+    push_velocity_m_s: Range = field(default_factory=lambda: Range(True, 0.0, 1.0))
+    encoder_offset_rad: Range = field(default_factory=lambda: Range(True, -0.02, 0.02))
+    gyro_bias_rad_s: Range = field(default_factory=lambda: Range(True, -0.05, 0.05))
+    gravity_bias: Range = field(default_factory=lambda: Range(True, -0.02, 0.02))
+    initial_joint_pos_offset_rad: Range = field(default_factory=lambda: Range(True, -0.1, 0.1))
+    initial_base_velocity_m_s: Range = field(default_factory=lambda: Range(True, -0.5, 0.5))
+    initial_yaw_rad: Range = field(default_factory=lambda: Range(True, -3.14159, 3.14159))
+    observation_noise: bool = True  # per-term noise of ObservationTerm.noise
+
+    def disabled(self) -> RandomizationConfig:
+        """The same config with every term off: nominal dynamics."""
+        off = RandomizationConfig()
+        for value in vars(off).values():
+            if isinstance(value, Range):
+                value.enabled = False
+        off.observation_noise = False
+        return off
+
+
+@dataclass
+class CommandConfig:
+    """Velocity commands, resampled per environment every resample_interval_s."""
+
+    lin_vel_x_m_s: tuple[float, float] = (-1.0, 1.0)
+    lin_vel_y_m_s: tuple[float, float] = (-0.5, 0.5)
+    yaw_rate_rad_s: tuple[float, float] = (-1.0, 1.0)
+    standing_fraction: float = 0.1  # share of resamples that command zero velocity
+    resample_interval_s: float = 10.0
+    small_command_threshold: float = 0.1  # commands below this (norm) count as standing
+
+
+@dataclass
+class RewardConfig:
+    """Reward weights per second (multiplied by the control period); 0 disables a term."""
+
+    track_lin_vel_xy: float = 1.5
+    track_yaw_rate: float = 0.75
+    tracking_sigma: float = 0.25  # exp kernel width, (m/s)^2 and (rad/s)^2
+    lin_vel_z: float = -2.0
+    ang_vel_xy: float = -0.05
+    orientation: float = -2.0
+    torques: float = -2e-4
+    action_rate: float = -0.01
+    joint_acc: float = -2.5e-7
+    feet_air_time: float = 1.0
+    feet_air_time_target_s: float = 0.3
+    default_pose: float = -0.05
+    stand_still: float = -0.5
+    joint_limits: float = -5.0
+    termination: float = -100.0
+
+
+@dataclass
+class TerminationConfig:
+    trunk_contact_force_n: float = 1.0
+    max_tilt_rad: float = 1.0
+    episode_length_s: float = 20.0
+
+
+@dataclass
+class EnvConfig:
+    """Everything that defines one task."""
+
+    task: str = "quadruped-flat"
+    robot: str = "quadruped"
+    num_envs: int = 1024
+    num_threads: int = 0  # 0: one per CPU core
+    action_clip: float = 100.0
+    observations: ObservationConfig = field(default_factory=ObservationConfig)
+    commands: CommandConfig = field(default_factory=CommandConfig)
+    rewards: RewardConfig = field(default_factory=RewardConfig)
+    terminations: TerminationConfig = field(default_factory=TerminationConfig)
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)

@@ -1,0 +1,176 @@
+"""The `simreal` command: argument parsing and dispatch only (DESIGN.md §7)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXAMPLES = {
+    "train": """examples:
+  simreal train --task quadruped-flat
+  simreal train --task quadruped-flat --num-envs 256 --max-iterations 50 --run-dir runs/try
+  simreal train --run-dir runs/try --resume --max-iterations 100
+  simreal train --task quadruped-flat --config my_task.yaml --set rewards.torques=-1e-4""",
+    "eval": """examples:
+  simreal eval --run-dir policies/pretrained/quadruped-flat --dynamics randomized --json
+  simreal eval --run-dir runs/try --checkpoint 300 --episodes 128""",
+    "play": """examples:
+  simreal play --run-dir policies/pretrained/quadruped-flat --video walk.mp4
+  simreal play --run-dir runs/try --cmd-vx 0.8 --seconds 8 --video fast.mp4""",
+    "bench": """examples:
+  simreal bench env --task quadruped-flat --num-envs 512 --json""",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="simreal", description="simreal: sim-to-real robotics stack")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def sub(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXAMPLES.get(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    train = sub("train", "train a policy with PPO (rsl_rl) on a registered task")
+    train.add_argument("--task", default="quadruped-flat")
+    train.add_argument("--num-envs", type=int)
+    train.add_argument("--max-iterations", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--run-dir", type=Path, help="default: runs/<task>-<date>")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint")
+    train.add_argument("--config", type=Path, help="YAML overrides: {env: {...}, train: {...}}")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one env config field, e.g. rewards.torques=-1e-4 (repeatable)",
+    )
+
+    evaluate = sub("eval", "evaluate a trained policy; prints locomotion metrics")
+    evaluate.add_argument("--run-dir", type=Path, required=True)
+    evaluate.add_argument("--checkpoint", type=int, help="iteration; default: the latest")
+    evaluate.add_argument("--episodes", type=int, default=64)
+    evaluate.add_argument("--dynamics", choices=("nominal", "randomized"), default="randomized")
+    evaluate.add_argument("--seed", type=int, default=12345)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+    play = sub("play", "render a trained policy offscreen to a video (EGL or OSMesa)")
+    play.add_argument("--run-dir", type=Path, required=True)
+    play.add_argument("--checkpoint", type=int)
+    play.add_argument("--video", type=Path, default=Path("play.mp4"))
+    play.add_argument("--seconds", type=float, default=10.0)
+    play.add_argument(
+        "--cmd-vx", type=float, default=None, help="fixed forward command (m/s); default: a scripted tour"
+    )
+    play.add_argument("--frame", type=Path, help="also save the middle frame as PNG")
+    play.add_argument("--dynamics", choices=("nominal", "randomized"), default="nominal")
+
+    bench = sub("bench", "benchmarks with machine-readable output")
+    bench_kinds = bench.add_subparsers(dest="bench_kind", required=True)
+    bench_env = bench_kinds.add_parser(
+        "env",
+        help="env throughput vs a bare Batch.step loop",
+        epilog=EXAMPLES["bench"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench_env.add_argument("--task", default="quadruped-flat")
+    bench_env.add_argument("--num-envs", type=int, default=512)
+    bench_env.add_argument("--steps", type=int, default=200, help="policy steps per measurement")
+    bench_env.add_argument("--repeats", type=int, default=5, help="measurements; the median is reported")
+    bench_env.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "play":
+        from policies.offscreen_gl import choose_gl_backend
+
+        try:
+            choose_gl_backend()
+        except RuntimeError as error:
+            print(f"simreal play: error: {error}", file=sys.stderr)
+            return 2
+    from simreal.errors import USER_ERRORS
+
+    try:
+        return _dispatch(args)
+    except USER_ERRORS as error:
+        print(f"simreal {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"simreal {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        return _train(args)
+    if args.command == "eval":
+        from policies.evaluate import evaluate_run
+
+        result = evaluate_run(args.run_dir, args.checkpoint, args.episodes, args.dynamics, args.seed)
+        _print_result(result, args.json)
+        return 0
+    if args.command == "play":
+        from policies.play import play_run
+
+        out = play_run(args.run_dir, args.checkpoint, args.video, args.seconds, args.cmd_vx, args.frame, args.dynamics)
+        print(f"video: {out}")
+        return 0
+    if args.command == "bench" and args.bench_kind == "env":
+        from benchmarks.env_bench import bench_env
+
+        result = bench_env(args.task, args.num_envs, args.steps, args.repeats)
+        _print_result(result, args.json)
+        return 0
+    raise AssertionError(args.command)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import datetime
+
+    from policies.config import TrainConfig
+    from policies.train import train
+    from sim.config_io import apply_overrides, load_yaml_overrides, parse_set_option
+    from sim.tasks import make_task_config
+
+    env_cfg = make_task_config(args.task)
+    train_cfg = TrainConfig()
+    if args.config:
+        overrides = load_yaml_overrides(args.config)
+        apply_overrides(env_cfg, overrides.get("env", {}), "env")
+        apply_overrides(train_cfg, overrides.get("train", {}), "train")
+    for text in args.set:
+        apply_overrides(env_cfg, parse_set_option(text), "env")
+    if args.num_envs is not None:
+        env_cfg.num_envs = args.num_envs
+    if args.max_iterations is not None:
+        train_cfg.max_iterations = args.max_iterations
+    if args.seed is not None:
+        train_cfg.seed = args.seed
+    run_dir = args.run_dir
+    if run_dir is None:
+        if args.resume:
+            raise ValueError("--resume needs --run-dir")
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path("runs") / f"{args.task}-{stamp}"
+    print(f"run directory: {run_dir}")
+    train(env_cfg, train_cfg, run_dir, resume=args.resume)
+    return 0
+
+
+def _print_result(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+        return
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        print(f"{key:<{width}}  {value}")
