@@ -27,7 +27,7 @@ class PPOConfig:
 
 @dataclass
 class TrainConfig:
-    max_iterations: int = 600
+    max_iterations: int = 700
     save_interval: int = 50
     seed: int = 1
     ppo: PPOConfig = field(default_factory=PPOConfig)

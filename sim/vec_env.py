@@ -9,8 +9,10 @@ fields at reset (sim/terms/randomization.py), so nothing is recompiled.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 
 import mujoco
 import mujoco.batch
@@ -145,7 +147,17 @@ class LocomotionEnv(VecEnv):
         self._observations = self._compute_observations(reset_ids=ids)
         return self._observations
 
-    def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
+    def step(
+        self, actions: torch.Tensor, record_state_into: np.ndarray | None = None
+    ) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
+        """One policy step; `record_state_into` receives the physics state rows just before stepping
+        (the env benchmark replays them)."""
+        with single_threaded_torch():
+            return self._step(actions, record_state_into)
+
+    def _step(
+        self, actions: torch.Tensor, record_state_into: np.ndarray | None
+    ) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
         actions = actions.detach().to("cpu", torch.float32)
         clip = self.cfg.action_clip
         # a non-finite action would reach the motors: treat it like a diverged simulation
@@ -155,6 +167,8 @@ class LocomotionEnv(VecEnv):
         self.actions = actions
         self._apply_actions(actions)
         self._apply_pushes()
+        if record_state_into is not None:
+            record_state_into[:] = self.batch.state
         failed = self._step_physics()
         self.episode_length_buf += 1
         self.state = self._read_state()
@@ -408,6 +422,18 @@ class LocomotionEnv(VecEnv):
     def close(self) -> None:
         """Release the simulations."""
         self.batch = None
+
+
+@contextlib.contextmanager
+def single_threaded_torch() -> Iterator[None]:
+    """Run the env's small tensor ops on one thread: torch's idle worker threads would otherwise
+    spin on the cores that mujoco.batch steps on (measured: -25 % env throughput on 2 cores)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _uniform(low: float, high: float, shape, generator: torch.Generator) -> torch.Tensor:
