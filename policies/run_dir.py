@@ -51,6 +51,7 @@ def write_yaml_atomic(path: Path, data: dict) -> None:
 
 def write_run_files(run_dir: Path, config: RunConfig, randomization: dict) -> None:
     """config.yaml (resolved), run.yaml (seed, commit, date, command), randomization.yaml."""
+    commit = git_commit()  # before this run's own files make the tree look dirty
     run_dir.mkdir(parents=True, exist_ok=True)
     write_yaml_atomic(run_dir / "config.yaml", {"env": to_dict(config.env), "train": to_dict(config.train)})
     write_yaml_atomic(
@@ -58,7 +59,7 @@ def write_run_files(run_dir: Path, config: RunConfig, randomization: dict) -> No
         {
             "task": config.env.task,
             "seed": config.train.seed,
-            "git_commit": git_commit(),
+            "git_commit": commit,
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "command": " ".join(["simreal", *sys.argv[1:]]),
             "torch": str(torch.__version__),
