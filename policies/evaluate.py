@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from policies.inference import load_policy
 from policies.run_dir import load_run_config
@@ -35,7 +36,7 @@ def evaluate_run(run_dir: Path, iteration: int | None, episodes: int, dynamics: 
     yaw_error_sum = np.zeros(episodes)
     steps = np.zeros(episodes)
     observations = env.get_observations()
-    for _ in range(env.max_episode_length + 1):
+    for _ in tqdm(range(env.max_episode_length + 1), desc=f"eval ({dynamics})", unit="step", mininterval=2.0):
         observations, _, _, _ = env.step(policy(observations))
         finished = env.finished_episodes
         first = ~done[finished["ids"]]

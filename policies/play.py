@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from policies.offscreen_gl import choose_gl_backend
 from policies.run_dir import load_run_config
@@ -62,7 +63,7 @@ def play_run(
     observations = env.get_observations()
     model = env.batch.get_model(0)
     data = mujoco.MjData(model)
-    for step in range(int(seconds * fps)):
+    for step in tqdm(range(int(seconds * fps)), desc="render", unit="frame", mininterval=2.0):
         env.set_velocity_command(command_at(step * env.step_dt, fixed_vx))
         observations, _, _, _ = env.step(policy(observations))
         env.batch.get_data(0, data)

@@ -11,15 +11,7 @@ import torch
 
 from sim.tasks.config import ObservationTerm
 from sim.vec_env import LocomotionEnv
-from tests.conftest import small_config
-
-
-def _slices(env: LocomotionEnv) -> dict[str, slice]:
-    slices, start = {}, 0
-    for name, dim, _, _ in env.observation_layout():
-        slices[name] = slice(start, start + dim)
-        start += dim
-    return slices
+from tests.conftest import observation_slices, small_config
 
 
 def _pose(env: LocomotionEnv, roll_rad: float, joint_offset: np.ndarray, ang_vel: np.ndarray) -> None:
@@ -58,7 +50,7 @@ def test_terms_and_scales_on_a_hand_made_state(nominal_config):
     env.set_velocity_command([0.7, -0.2, 0.5])
     env.state = env._read_state()
     obs = env._compute_observations(reset_ids=np.arange(8))["policy"]
-    s = _slices(env)
+    s = observation_slices(env)
     # rolled by +0.3 rad about x: gravity appears as (0, -sin, -cos)... in the body frame
     expected_gravity = torch.tensor([0.0, -math.sin(0.3), -math.cos(0.3)])
     torch.testing.assert_close(obs[0, s["projected_gravity"]], expected_gravity, atol=1e-5, rtol=0)
@@ -74,7 +66,7 @@ def test_joint_velocity_scale_and_last_action(nominal_config):
     actions = torch.linspace(-1, 1, 12).repeat(8, 1)
     env.step(actions)
     obs, *_ = env.step(torch.zeros(8, 12))
-    s = _slices(env)
+    s = observation_slices(env)
     torch.testing.assert_close(obs["policy"][:, s["last_action"]], actions)
     joint_vel = torch.from_numpy(env.qvel[:, env.dof_ids]).float()
     torch.testing.assert_close(obs["policy"][:, s["joint_vel"]], 0.05 * joint_vel, atol=1e-6, rtol=0)
