@@ -58,6 +58,8 @@ def play_run(
     policy = load_policy(run_dir, iteration, env.get_observations(), env.num_actions)
     width, height = 640, 480
     renderer = mujoco.Renderer(env.model, height=height, width=width)
+    scene_option = mujoco.MjvOption()
+    scene_option.geomgroup[3] = 1  # the trunk box and the feet are collision geoms (group 3)
     fps = round(1.0 / env.step_dt)
     frames: list[np.ndarray] = []
     observations = env.get_observations()
@@ -68,7 +70,7 @@ def play_run(
         observations, _, _, _ = env.step(policy(observations))
         env.batch.get_data(0, data)
         mujoco.mj_forward(model, data)
-        renderer.update_scene(data, camera="track")
+        renderer.update_scene(data, camera="track", scene_option=scene_option)
         frames.append(renderer.render().copy())
     renderer.close()
     video.parent.mkdir(parents=True, exist_ok=True)
