@@ -90,10 +90,20 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{path}' expects a list, got {value!r}")
         return tuple(value)
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+    if hint is float:
+        return _to_float(value, path)
     if hint is int and isinstance(value, bool):
         raise ConfigError(f"config key '{path}' expects an integer, got {value!r}")
     if hint in (int, str, bool) and not isinstance(value, hint):
         raise ConfigError(f"config key '{path}' expects {hint.__name__}, got {value!r}")
     return value
+
+
+def _to_float(value: Any, path: str) -> float:
+    # YAML 1.1 reads '1e-4' (no dot) as a string: accept any number spelling
+    if isinstance(value, bool):
+        raise ConfigError(f"config key '{path}' expects a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config key '{path}' expects a number, got {value!r}") from None
