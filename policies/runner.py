@@ -7,14 +7,14 @@ from pathlib import Path
 from rsl_rl.runners import OnPolicyRunner
 
 from policies.progress import ProgressLogger
+from policies.rsl_rl_env import RslRlVecEnv
 from policies.run_dir import checkpoint_path, load_checkpoint, save_checkpoint
-from sim.vec_env import LocomotionEnv
 
 
 class SimrealRunner(OnPolicyRunner):
     """PPO runner whose checkpoints carry the task, configs and randomization ranges."""
 
-    def __init__(self, env: LocomotionEnv, train_cfg: dict, run_dir: Path, metadata: dict) -> None:
+    def __init__(self, env: RslRlVecEnv, train_cfg: dict, run_dir: Path, metadata: dict) -> None:
         super().__init__(env, train_cfg, log_dir=str(run_dir / "tensorboard"), device="cpu")
         self.run_dir = run_dir
         self.metadata = metadata
@@ -28,10 +28,10 @@ class SimrealRunner(OnPolicyRunner):
             gpu_global_rank=0,
             device="cpu",
             run_dir=run_dir,
-            step_dt=env.step_dt,
+            step_dt=env.env.step_dt,
             wall_time_offset_s=0.0,
             env_steps_offset=0,
-            nonfinite_counter=lambda: env.nonfinite_resets,
+            nonfinite_counter=lambda: env.env.nonfinite_resets,
         )
 
     def learn_until(self, max_iterations: int) -> None:

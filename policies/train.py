@@ -11,6 +11,7 @@ import torch
 
 from policies.config import TrainConfig, rsl_rl_config
 from policies.learning_curve import plot_learning_curve, read_progress
+from policies.rsl_rl_env import RslRlVecEnv
 from policies.run_dir import (
     RunConfig,
     RunDirError,
@@ -53,7 +54,7 @@ def train(env_cfg: EnvConfig, train_cfg: TrainConfig, run_dir: Path, resume: boo
         "train_config": to_dict(train_cfg),
         "randomization": randomization,
     }
-    runner = SimrealRunner(env, rsl_rl_config(train_cfg, run_dir.name), run_dir, metadata)
+    runner = SimrealRunner(RslRlVecEnv(env), rsl_rl_config(train_cfg, run_dir.name), run_dir, metadata)
     if resume:
         runner.load(str(checkpoint))
         print(f"resuming {run_dir} from {checkpoint.name} at iteration {runner.current_learning_iteration}")

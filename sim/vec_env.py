@@ -1,4 +1,4 @@
-"""The vectorized locomotion env on mujoco.batch.Batch, meeting rsl_rl 5.5's VecEnv interface.
+"""The vectorized locomotion env on mujoco.batch.Batch (rsl_rl 5.5 adapter: policies/rsl_rl_env.py).
 
 One Batch holds every environment's simulation; a policy step is one
 `Batch.step(nstep=decimation)` on all of them, threaded over the CPU cores with
@@ -18,10 +18,8 @@ import mujoco
 import mujoco.batch
 import numpy as np
 import torch
-from rsl_rl.env import VecEnv
-from tensordict import TensorDict
 
-from sim.robot_spec import RobotSpec, actuator_ids, joint_dof_ids, joint_qpos_ids, load_robot_spec
+from sim.robot_spec import RobotSpec, SpecError, actuator_ids, joint_dof_ids, joint_qpos_ids, load_robot_spec
 from sim.rotations import projected_gravity, quat_rotate_inverse, yaw_quat
 from sim.tasks.config import EnvConfig
 from sim.terms.commands import sample_velocity_commands
@@ -35,7 +33,7 @@ SOFT_LIMIT_FRACTION = 0.9
 # joint_limits reward starts at 90 % of the range
 
 
-class LocomotionEnv(VecEnv):
+class LocomotionEnv:
     """Batched simulation of `cfg.num_envs` copies of one robot on flat ground."""
 
     def __init__(self, cfg: EnvConfig, seed: int = 0, device: str = "cpu") -> None:
@@ -80,6 +78,12 @@ class LocomotionEnv(VecEnv):
         free = model.body_jntadr[base.id]
         self.base_qpos = model.jnt_qposadr[free]
         self.base_dof = model.jnt_dofadr[free]
+        imu = model.site(spec.imu_site)
+        if model.site_bodyid[imu.id] != base.id:
+            raise SpecError(f"{spec.spec_path}: imu_site '{spec.imu_site}' must sit on the base body '{base.name}'")
+        # the IMU reports in its own frame: rotate body-frame rates and gravity into it
+        self.imu_quat = torch.tensor(model.site_quat[imu.id], dtype=torch.float32).unsqueeze(0)
+        self.imu_rotated = not np.allclose(model.site_quat[imu.id], [1.0, 0.0, 0.0, 0.0])
         self.foot_sensor_adr = np.array([self._touch_sensor_adr(model.site(f).id) for f in spec.feet])
         trunk_sites = [s for s in range(model.nsite) if model.site_bodyid[s] == base.id]
         trunk_touch = [a for a in (self._touch_sensor_adr(s, required=False) for s in trunk_sites) if a is not None]
@@ -90,6 +94,13 @@ class LocomotionEnv(VecEnv):
         self.qvel = self.batch.bind("qvel")
         self.ctrl = self.batch.bind("ctrl")
         self.sim_time = self.batch.bind("time")
+        self.history = self.batch.bind("history")
+        # mjData.history per actuator: 2 header slots, nsample times, nsample values
+        samples = model.actuator_history[self.actuator_ids, 0]
+        if samples.min() != samples.max():
+            raise SpecError(f"{spec.mjcf_path}: every policy actuator needs the same nsample")
+        values_start = model.actuator_historyadr[self.actuator_ids] + 2 + samples
+        self.history_value_ids = values_start[:, None] + np.arange(samples[0])[None, :]
         self.sensordata = self.batch.bind("sensordata")
         self.actuator_force = self.batch.bind("actuator_force")
         self.initial_base_pos = model.qpos0[self.base_qpos : self.base_qpos + 3].copy()
@@ -135,11 +146,11 @@ class LocomotionEnv(VecEnv):
         self.nonfinite = torch.zeros(n, dtype=torch.bool)
         self.extras: dict = {"log": {}}
 
-    # ------------------------------------------------------------ VecEnv API
-    def get_observations(self) -> TensorDict:
+    # ------------------------------------------------------ stepping and reset
+    def get_observations(self) -> dict[str, torch.Tensor]:
         return self._observations
 
-    def reset(self) -> TensorDict:
+    def reset(self) -> dict[str, torch.Tensor]:
         """Reset every environment."""
         ids = np.arange(self.num_envs)
         self._reset_envs(ids)
@@ -149,7 +160,7 @@ class LocomotionEnv(VecEnv):
 
     def step(
         self, actions: torch.Tensor, record_state_into: np.ndarray | None = None
-    ) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict]:
         """One policy step; `record_state_into` receives the physics state rows just before stepping
         (the env benchmark replays them)."""
         with single_threaded_torch():
@@ -157,7 +168,7 @@ class LocomotionEnv(VecEnv):
 
     def _step(
         self, actions: torch.Tensor, record_state_into: np.ndarray | None
-    ) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict]:
         actions = actions.detach().to("cpu", torch.float32)
         clip = self.cfg.action_clip
         # a non-finite action would reach the motors: treat it like a diverged simulation
@@ -173,8 +184,9 @@ class LocomotionEnv(VecEnv):
         self.episode_length_buf += 1
         self.state = self._read_state()
         self.nonfinite = failed | bad_action | ~torch.isfinite(self.qpos_t).all(1) | ~torch.isfinite(self.qvel_t).all(1)
-        self._update_commands()
+        # rewards score the command the policy acted on; a resampled one shows in the next observation
         rewards = self._compute_rewards()
+        self._update_commands()
         reset_ids = torch.nonzero(self.terminated | self.time_outs | self.nonfinite).flatten().numpy()
         self.extras = {"time_outs": self.time_outs.clone(), "log": self._episode_log(reset_ids)}
         self.finished_episodes = self._finished_episodes(reset_ids)
@@ -233,9 +245,14 @@ class LocomotionEnv(VecEnv):
         gravity = projected_gravity(quat)
         joint_vel = qvel[:, self.dof_ids]
         joint_pos = qpos[:, self.qpos_ids]
-        measured_gravity = gravity + torch.from_numpy(params["gravity_bias"]).float()
-        measured_gravity = measured_gravity / torch.linalg.norm(measured_gravity, dim=1, keepdim=True).clamp(min=1e-6)
         ang_vel = qvel[:, self.base_dof + 3 : self.base_dof + 6]  # free joint: body frame
+        imu_ang_vel, imu_gravity = ang_vel, gravity
+        if self.imu_rotated:
+            imu_quat = self.imu_quat.expand(self.num_envs, 4)
+            imu_ang_vel = quat_rotate_inverse(imu_quat, ang_vel)
+            imu_gravity = quat_rotate_inverse(imu_quat, gravity)
+        measured_gravity = imu_gravity + torch.from_numpy(params["gravity_bias"]).float()
+        measured_gravity = measured_gravity / torch.linalg.norm(measured_gravity, dim=1, keepdim=True).clamp(min=1e-6)
         state = RobotState(
             base_pos_w=qpos[:, b : b + 3],
             base_quat_w=quat,
@@ -248,7 +265,7 @@ class LocomotionEnv(VecEnv):
             joint_torque_nm=torch.from_numpy(self.actuator_force[:, self.actuator_ids].astype(np.float32)),
             foot_contact_force_n=sensors[:, self.foot_sensor_adr],
             trunk_contact_force_n=sensors[:, self.trunk_sensor_adr],
-            measured_ang_vel_b=ang_vel + torch.from_numpy(params["gyro_bias_rad_s"]).float(),
+            measured_ang_vel_b=imu_ang_vel + torch.from_numpy(params["gyro_bias_rad_s"]).float(),
             measured_gravity_b=measured_gravity,
             measured_joint_pos_rad=joint_pos + torch.from_numpy(params["encoder_offset_rad"]).float(),
             default_joint_pos_rad=self.default_joint_pos,
@@ -379,11 +396,15 @@ class LocomotionEnv(VecEnv):
         self.qvel[ids] = 0.0
         velocity = _range_or_zero(cfg.initial_base_velocity_m_s, (count, 2), self.generator)
         self.qvel[ids, d : d + 2] = velocity.double().numpy()
-        # hold the spawn pose until the first action arrives
+        # hold the spawn pose until the first action arrives, also in the delayed-control history
+        # (a reset clears it to 0 rad, which would kick the joints for the first latency period)
         self.ctrl[np.ix_(ids, self.actuator_ids)] = joint_pos
+        self.history[np.ix_(ids, self.history_value_ids.ravel())] = np.repeat(
+            joint_pos, self.history_value_ids.shape[1], axis=1
+        )
 
     # ---------------------------------------------------------- observations
-    def _compute_observations(self, reset_ids: np.ndarray) -> TensorDict:
+    def _compute_observations(self, reset_ids: np.ndarray) -> dict[str, torch.Tensor]:
         frame_clean, frame_noisy = self._policy_frame()
         history = self.policy_history
         history[:, :-1] = history[:, 1:].clone()
@@ -398,10 +419,7 @@ class LocomotionEnv(VecEnv):
                 critic_parts.append(torch.from_numpy(self.randomizer.critic_features()).float())
             else:
                 critic_parts.append(CRITIC_TERMS[name](self.state))
-        return TensorDict(
-            {"policy": history.reshape(self.num_envs, -1).clone(), "critic": torch.cat(critic_parts, dim=1)},
-            batch_size=[self.num_envs],
-        )
+        return {"policy": history.reshape(self.num_envs, -1).clone(), "critic": torch.cat(critic_parts, dim=1)}
 
     def _policy_frame(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One policy frame without and with sensor noise (noise only in simulation)."""

@@ -33,8 +33,8 @@ def joint_vel(state: RobotState) -> torch.Tensor:
 
 
 def last_action(state: RobotState) -> torch.Tensor:
-    """The raw policy output of the previous step (the one being executed)."""
-    return state.last_action
+    """The previous raw policy output, as the next policy call sees it: the action just applied."""
+    return state.action
 
 
 def target_pose(state: RobotState) -> torch.Tensor:

@@ -22,7 +22,7 @@ class RobotState:
     joint_torque_nm: torch.Tensor  # (N, n) actuator output
     foot_contact_force_n: torch.Tensor  # (N, feet) normal force from the foot touch sensors
     trunk_contact_force_n: torch.Tensor  # (N,)
-    # what the robot's own sensors report: true values plus calibration errors
+    # what the robot's own sensors report, in the IMU frame: true values plus calibration errors
     measured_ang_vel_b: torch.Tensor
     measured_gravity_b: torch.Tensor
     measured_joint_pos_rad: torch.Tensor

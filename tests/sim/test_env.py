@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from rsl_rl.env import VecEnv
 
 from sim.tasks import UnknownTaskError, make_task_config
 from sim.vec_env import LocomotionEnv
@@ -21,16 +20,6 @@ def _rollout(seed: int, steps: int = 30) -> tuple[torch.Tensor, torch.Tensor]:
         observations.append(obs["policy"])
         rewards.append(reward)
     return torch.stack(observations), torch.stack(rewards)
-
-
-def test_meets_rsl_rl_vec_env_interface():
-    env = LocomotionEnv(small_config(num_envs=4), seed=0)
-    assert isinstance(env, VecEnv)
-    assert env.num_actions == 12 and env.max_episode_length == 1000  # 20 s at 50 Hz
-    obs, rewards, dones, extras = env.step(torch.zeros(4, 12))
-    assert set(obs.keys()) == {"policy", "critic"} and obs.batch_size == torch.Size([4])
-    assert rewards.shape == (4,) and dones.shape == (4,)
-    assert extras["time_outs"].shape == (4,) and isinstance(extras["log"], dict)
 
 
 def test_same_seed_same_rollout_and_other_seed_differs():

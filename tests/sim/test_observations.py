@@ -64,9 +64,10 @@ def test_terms_and_scales_on_a_hand_made_state(nominal_config):
 def test_joint_velocity_scale_and_last_action(nominal_config):
     env = LocomotionEnv(nominal_config, seed=0)
     actions = torch.linspace(-1, 1, 12).repeat(8, 1)
-    env.step(actions)
-    obs, *_ = env.step(torch.zeros(8, 12))
+    env.step(torch.zeros(8, 12))
+    obs, *_ = env.step(actions)
     s = observation_slices(env)
+    # the observation that follows an action carries it as the previous policy output
     torch.testing.assert_close(obs["policy"][:, s["last_action"]], actions)
     joint_vel = torch.from_numpy(env.qvel[:, env.dof_ids]).float()
     torch.testing.assert_close(obs["policy"][:, s["joint_vel"]], 0.05 * joint_vel, atol=1e-6, rtol=0)
@@ -93,8 +94,8 @@ def test_history_is_time_major_oldest_first():
     env.step(a1)
     env.step(a2)
     obs, *_ = env.step(torch.zeros(2, 12))
-    # frames: [t-2: last_action before a1 = 0, t-1: a1, t: a2]
-    torch.testing.assert_close(obs["policy"], torch.cat([torch.zeros(2, 12), a1, a2], dim=1))
+    # frames: [t-2: a1, t-1: a2, t: the zeros just applied]
+    torch.testing.assert_close(obs["policy"], torch.cat([a1, a2, torch.zeros(2, 12)], dim=1))
 
 
 def test_noise_only_when_enabled():
