@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from sim.tasks import make_task_config
 from sim.vec_env import LocomotionEnv
@@ -38,7 +39,7 @@ def bench_env(task: str, num_envs: int, steps: int, repeats: int) -> dict:
     env_rates, raw_rates = [], []
     state = env.batch.state
     recorded = np.empty((steps, *state.shape), dtype=state.dtype)
-    for _ in range(repeats):
+    for _ in tqdm(range(repeats), desc="bench env", unit="repeat"):
         action_batch = [actions() for _ in range(steps)]
         start = time.perf_counter()
         for i, action in enumerate(action_batch):

@@ -10,6 +10,7 @@ from tqdm import tqdm
 from policies.inference import load_policy
 from policies.run_dir import load_run_config
 from policies.train import seed_everything
+from sim.config_io import ConfigError
 from sim.vec_env import LocomotionEnv
 
 
@@ -20,7 +21,7 @@ def evaluate_run(run_dir: Path, iteration: int | None, episodes: int, dynamics: 
     noise) off; 'randomized' keeps the ranges the policy was trained with.
     """
     if episodes < 1:
-        raise ValueError("--episodes must be at least 1")
+        raise ConfigError("--episodes must be at least 1")
     config = load_run_config(run_dir)
     env_cfg = config.env
     env_cfg.num_envs = episodes

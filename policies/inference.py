@@ -10,7 +10,7 @@ from rsl_rl.models import MLPModel
 
 from policies.config import rsl_rl_config
 from policies.rsl_rl_env import as_tensordict
-from policies.run_dir import RunConfig, find_checkpoint, load_checkpoint, load_run_config
+from policies.run_dir import RunConfig, RunDirError, find_checkpoint, load_checkpoint, load_run_config
 
 
 @dataclass
@@ -39,6 +39,6 @@ def load_policy(
     try:
         actor.load_state_dict(content["actor_state_dict"])
     except (KeyError, RuntimeError) as error:
-        raise ValueError(f"{path}: the actor weights do not fit the run's config: {error}") from None
+        raise RunDirError(f"{path}: the actor weights do not fit the run's config: {error}") from None
     actor.eval()
     return LoadedPolicy(config=config, checkpoint=path, iteration=int(content.get("iter", -1)), actor=actor)

@@ -15,12 +15,13 @@ import yaml
 
 from policies.config import TrainConfig
 from sim.config_io import from_dict, to_dict
+from sim.errors import SimrealError
 from sim.tasks.config import EnvConfig
 
 CHECKPOINT_PATTERN = re.compile(r"model_(\d+)\.pt$")
 
 
-class RunDirError(ValueError):
+class RunDirError(SimrealError):
     """A run directory that is missing, incomplete or unreadable; the message names the file."""
 
 
@@ -66,6 +67,34 @@ def write_run_files(run_dir: Path, config: RunConfig, randomization: dict) -> No
         },
     )
     write_yaml_atomic(run_dir / "randomization.yaml", randomization)
+
+
+def record_resume(run_dir: Path, from_iteration: int, max_iterations: int) -> None:
+    """Keep run.yaml's original provenance and append this resume to its list."""
+    path = run_dir / "run.yaml"
+    run = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    run.setdefault("resumes", []).append(
+        {
+            "from_iteration": from_iteration,
+            "max_iterations": max_iterations,
+            "git_commit": git_commit(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "command": " ".join(["simreal", *sys.argv[1:]]),
+        }
+    )
+    write_yaml_atomic(path, run)
+
+
+def truncate_progress(run_dir: Path, last_iteration: int) -> None:
+    """Drop progress.csv rows after `last_iteration` (logged after the checkpoint a resume starts from)."""
+    path = run_dir / "progress.csv"
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= last_iteration]
+    tmp = path.with_suffix(".csv.tmp")
+    tmp.write_text("".join(kept))
+    os.replace(tmp, path)
 
 
 def load_run_config(run_dir: Path) -> RunConfig:

@@ -16,7 +16,11 @@ from policies.run_dir import (
     RunConfig,
     RunDirError,
     find_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
     load_run_config,
+    record_resume,
+    truncate_progress,
     write_run_files,
     write_yaml_atomic,
 )
@@ -33,29 +37,45 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train(env_cfg: EnvConfig, train_cfg: TrainConfig, run_dir: Path, resume: bool = False) -> Path:
-    """Train (or resume) a run; returns the path of the final checkpoint."""
-    if resume:
-        saved = load_run_config(run_dir)
-        # a resumed run keeps its task and env; only the iteration budget may grow
-        saved.train.max_iterations = train_cfg.max_iterations
-        env_cfg, train_cfg = saved.env, saved.train
-        checkpoint = find_checkpoint(run_dir)
-    elif (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+def train(env_cfg: EnvConfig, train_cfg: TrainConfig, run_dir: Path) -> Path:
+    """Train a new run; returns the path of the final checkpoint."""
+    if list_checkpoints(run_dir):
         raise RunDirError(f"{run_dir} already holds checkpoints: pass --resume to continue it, or pick a new --run-dir")
-    config = RunConfig(env=env_cfg, train=train_cfg)
     seed_everything(train_cfg.seed)
     env = LocomotionEnv(env_cfg, seed=train_cfg.seed)
-    randomization = env.randomizer.ranges()
-    write_run_files(run_dir, config, randomization)
+    write_run_files(run_dir, RunConfig(env=env_cfg, train=train_cfg), env.randomizer.ranges())
+    return _learn(env, env_cfg, train_cfg, run_dir, checkpoint=None)
+
+
+def resume_training(run_dir: Path, max_iterations: int | None) -> Path:
+    """Continue a run from its latest checkpoint with its saved config; only the budget may grow."""
+    saved = load_run_config(run_dir)
+    checkpoint = find_checkpoint(run_dir)
+    if max_iterations is not None:
+        saved.train.max_iterations = max_iterations
+    iteration = int(load_checkpoint(checkpoint)["iter"])
+    if saved.train.max_iterations <= iteration + 1:
+        raise RunDirError(
+            f"{run_dir} is complete at iteration {iteration} of {saved.train.max_iterations}: "
+            "pass a larger --max-iterations to train further"
+        )
+    # rows logged after the checkpoint belong to iterations that will run again
+    truncate_progress(run_dir, last_iteration=iteration)
+    seed_everything(saved.train.seed + iteration + 1)
+    env = LocomotionEnv(saved.env, seed=saved.train.seed + iteration + 1)
+    record_resume(run_dir, iteration, saved.train.max_iterations)
+    return _learn(env, saved.env, saved.train, run_dir, checkpoint=checkpoint)
+
+
+def _learn(env: LocomotionEnv, env_cfg: EnvConfig, train_cfg: TrainConfig, run_dir: Path, checkpoint: Path | None):
     metadata = {
         "task": env_cfg.task,
         "env_config": to_dict(env_cfg),
         "train_config": to_dict(train_cfg),
-        "randomization": randomization,
+        "randomization": env.randomizer.ranges(),
     }
     runner = SimrealRunner(RslRlVecEnv(env), rsl_rl_config(train_cfg, run_dir.name), run_dir, metadata)
-    if resume:
+    if checkpoint is not None:
         runner.load(str(checkpoint))
         print(f"resuming {run_dir} from {checkpoint.name} at iteration {runner.current_learning_iteration}")
     start = time.monotonic()

@@ -10,8 +10,10 @@ from typing import Any
 
 import yaml
 
+from sim.errors import SimrealError
 
-class ConfigError(ValueError):
+
+class ConfigError(SimrealError):
     """A config file or override that does not fit the dataclass; the message names the key."""
 
 
@@ -36,7 +38,7 @@ def apply_overrides(config: Any, overrides: dict, where: str = "") -> Any:
     return config
 
 
-def from_dict(cls: type, data: dict) -> Any:
+def from_dict(cls: type, data: dict, where: str = "") -> Any:
     """Build a dataclass from a dict written by to_dict (missing keys keep their defaults)."""
     hints = typing.get_type_hints(cls)
     required = {
@@ -46,9 +48,10 @@ def from_dict(cls: type, data: dict) -> Any:
     }
     absent = sorted(required - set(data))
     if absent:
-        raise ConfigError(f"{cls.__name__} needs {', '.join(absent)}")
-    instance = cls(**{name: _coerce(hints[name], data[name], name) for name in required})
-    return apply_overrides(instance, {k: v for k, v in data.items() if k not in required})
+        raise ConfigError(f"config key '{where or cls.__name__}' needs {', '.join(absent)}")
+    prefix = f"{where}." if where else ""
+    instance = cls(**{name: _coerce(hints[name], data[name], prefix + name) for name in required})
+    return apply_overrides(instance, {k: v for k, v in data.items() if k not in required}, where)
 
 
 def load_yaml_overrides(path: str | Path) -> dict:
@@ -79,17 +82,21 @@ def parse_set_option(text: str) -> dict:
 def _coerce(hint: Any, value: Any, path: str) -> Any:
     """Convert YAML values to the field's type (lists to tuples, dicts to dataclasses)."""
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
-        return from_dict(hint, value)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            names = ", ".join(f.name for f in dataclasses.fields(hint))
+            raise ConfigError(f"config key '{path}' is a group ({names}); give a mapping, got {value!r}")
+        return from_dict(hint, value, path)
     if origin is list:
         (item,) = typing.get_args(hint) or (Any,)
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{path}' expects a list, got {value!r}")
         return [_coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
     if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"config key '{path}' expects a list, got {value!r}")
-        return tuple(value)
+        items = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)) or len(value) != len(items):
+            raise ConfigError(f"config key '{path}' expects a list of {len(items)} values, got {value!r}")
+        return tuple(_coerce(item, v, f"{path}[{i}]") for i, (item, v) in enumerate(zip(items, value, strict=True)))
     if hint is float:
         return _to_float(value, path)
     if hint is int and isinstance(value, bool):

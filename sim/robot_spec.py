@@ -15,6 +15,8 @@ import mujoco
 import numpy as np
 import yaml
 
+from sim.errors import SimrealError
+
 ROBOTS_DIR = Path(__file__).parent / "robots"
 REQUIRED_FIELDS = (
     "name",
@@ -32,7 +34,7 @@ REQUIRED_FIELDS = (
 ACTUATOR_FIELDS = ("kp", "kd", "effort_limit", "velocity_limit")
 
 
-class SpecError(ValueError):
+class SpecError(SimrealError):
     """A robot spec that does not match its MJCF or is malformed; the message names the entry."""
 
 
@@ -115,8 +117,10 @@ def load_robot_spec(robot: str | Path) -> RobotSpec:
         joint_type = model.jnt_type[model.joint(name).id]
         if int(joint_type) not in (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)):
             raise SpecError(f"{spec_path}: joint_names: '{name}' is not a hinge or slide joint")
-        if _actuator_for_joint(model, name) is None:
+        actuator = _actuator_for_joint(model, name)
+        if actuator is None:
             raise SpecError(f"{spec_path}: joint_names: no actuator drives joint '{name}' in {mjcf_path.name}")
+        _check_position_servo(mjcf_path, model, actuator, name)
 
     default = raw["default_joint_pos"]
     if not isinstance(default, dict):
@@ -186,6 +190,19 @@ def _per_joint(spec_path: Path, field: str, value: Any, joint_names: tuple[str, 
             raise SpecError(f"{spec_path}: {field}: missing {absent or 'none'}, not in joint_names {extra or 'none'}")
         return np.array([float(value[name]) for name in joint_names])
     raise SpecError(f"{spec_path}: {field} must be a number or a mapping by joint name, got {value!r}")
+
+
+def _check_position_servo(mjcf_path: Path, model: mujoco.MjModel, actuator: int, joint: str) -> None:
+    """kp/kd from the spec are written as a position servo's gain and bias: nothing else fits."""
+    fixed_gain = int(model.actuator_gaintype[actuator]) == int(mujoco.mjtGain.mjGAIN_FIXED)
+    affine_bias = int(model.actuator_biastype[actuator]) == int(mujoco.mjtBias.mjBIAS_AFFINE)
+    servo = abs(model.actuator_biasprm[actuator, 1] + model.actuator_gainprm[actuator, 0]) < 1e-9
+    unit_gear = abs(model.actuator_gear[actuator, 0] - 1.0) < 1e-12
+    if not (fixed_gain and affine_bias and servo and unit_gear):
+        raise SpecError(
+            f"{mjcf_path}: actuator '{model.actuator(actuator).name}' driving joint '{joint}' must be a "
+            "<position> servo with gear 1 (fixed gain kp, bias -kp q - kd qdot)"
+        )
 
 
 def _actuator_for_joint(model: mujoco.MjModel, joint_name: str) -> int | None:

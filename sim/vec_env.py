@@ -19,6 +19,7 @@ import mujoco.batch
 import numpy as np
 import torch
 
+from sim.config_io import ConfigError
 from sim.robot_spec import RobotSpec, SpecError, actuator_ids, joint_dof_ids, joint_qpos_ids, load_robot_spec
 from sim.rotations import projected_gravity, quat_rotate_inverse, yaw_quat
 from sim.tasks.config import EnvConfig
@@ -74,7 +75,7 @@ class LocomotionEnv:
         self.actuator_ids = actuator_ids(model, spec)
         base = model.body(spec.base_body)
         if model.body_jntnum[base.id] != 1 or model.jnt_type[model.body_jntadr[base.id]] != mujoco.mjtJoint.mjJNT_FREE:
-            raise ValueError(f"{spec.mjcf_path}: base body '{spec.base_body}' must have one free joint")
+            raise SpecError(f"{spec.mjcf_path}: base body '{spec.base_body}' must have one free joint")
         free = model.body_jntadr[base.id]
         self.base_qpos = model.jnt_qposadr[free]
         self.base_dof = model.jnt_dofadr[free]
@@ -88,7 +89,7 @@ class LocomotionEnv:
         trunk_sites = [s for s in range(model.nsite) if model.site_bodyid[s] == base.id]
         trunk_touch = [a for a in (self._touch_sensor_adr(s, required=False) for s in trunk_sites) if a is not None]
         if not trunk_touch:
-            raise ValueError(f"{spec.mjcf_path}: needs a touch sensor on a site of '{spec.base_body}'")
+            raise SpecError(f"{spec.mjcf_path}: needs a touch sensor on a site of '{spec.base_body}'")
         self.trunk_sensor_adr = trunk_touch[0]
         self.qpos = self.batch.bind("qpos")
         self.qvel = self.batch.bind("qvel")
@@ -118,7 +119,7 @@ class LocomotionEnv:
             if model.sensor_type[s] == mujoco.mjtSensor.mjSENS_TOUCH and model.sensor_objid[s] == site_id:
                 return int(model.sensor_adr[s])
         if required:
-            raise ValueError(f"{self.spec.mjcf_path}: site '{model.site(site_id).name}' needs a touch sensor")
+            raise SpecError(f"{self.spec.mjcf_path}: site '{model.site(site_id).name}' needs a touch sensor")
         return None
 
     def _allocate_buffers(self) -> None:
@@ -126,6 +127,14 @@ class LocomotionEnv:
         obs_cfg = self.cfg.observations
         for term in obs_cfg.policy:
             term_dim(term.name, j)  # validates the name early
+        if obs_cfg.history < 1:
+            raise ConfigError(f"observations.history must be at least 1, got {obs_cfg.history}")
+        known_extra = {*CRITIC_TERMS, "randomization"}
+        unknown = [name for name in obs_cfg.critic_extra if name not in known_extra]
+        if unknown:
+            raise ConfigError(f"observations.critic_extra: unknown {unknown}; known: {sorted(known_extra)}")
+        if self.num_envs < 1:
+            raise ConfigError(f"num_envs must be at least 1, got {self.num_envs}")
         self.frame_dim = sum(term_dim(t.name, j) for t in obs_cfg.policy)
         self.default_joint_pos = torch.tensor(self.spec.default_joint_pos, dtype=torch.float32)
         self.actions = torch.zeros(n, j)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 from pathlib import Path
+
+from sim.config_io import ConfigError
+
+DEFAULT_TASK = "quadruped-flat"
 
 EXAMPLES = {
     "train": """examples:
@@ -38,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     train = sub("train", "train a policy with PPO (rsl_rl) on a registered task")
-    train.add_argument("--task", default="quadruped-flat")
+    train.add_argument("--task", help=f"registered task (default {DEFAULT_TASK})")
     train.add_argument("--num-envs", type=int)
     train.add_argument("--max-iterations", type=int)
     train.add_argument("--seed", type=int)
@@ -135,14 +140,35 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import datetime
+    from policies.train import resume_training, train
 
+    if args.resume:
+        if args.run_dir is None:
+            raise ConfigError("--resume needs --run-dir")
+        fixed = {"--task": args.task, "--num-envs": args.num_envs, "--seed": args.seed, "--config": args.config}
+        given = [flag for flag, value in fixed.items() if value is not None] + (["--set"] if args.set else [])
+        if given:
+            raise ConfigError(
+                f"--resume continues a run with the config it was started with; drop {', '.join(given)} "
+                "(only --max-iterations may change)"
+            )
+        print(f"run directory: {args.run_dir}")
+        resume_training(args.run_dir, args.max_iterations)
+        return 0
+    env_cfg, train_cfg = _configs_from_args(args)
+    run_dir = args.run_dir or Path("runs") / f"{env_cfg.task}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    print(f"run directory: {run_dir}")
+    train(env_cfg, train_cfg, run_dir)
+    return 0
+
+
+def _configs_from_args(args: argparse.Namespace):
+    """Task defaults, then --config YAML, then --set, then the explicit flags."""
     from policies.config import TrainConfig
-    from policies.train import train
     from sim.config_io import apply_overrides, load_yaml_overrides, parse_set_option
     from sim.tasks import make_task_config
 
-    env_cfg = make_task_config(args.task)
+    env_cfg = make_task_config(args.task or DEFAULT_TASK)
     train_cfg = TrainConfig()
     if args.config:
         overrides = load_yaml_overrides(args.config)
@@ -156,15 +182,7 @@ def _train(args: argparse.Namespace) -> int:
         train_cfg.max_iterations = args.max_iterations
     if args.seed is not None:
         train_cfg.seed = args.seed
-    run_dir = args.run_dir
-    if run_dir is None:
-        if args.resume:
-            raise ValueError("--resume needs --run-dir")
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = Path("runs") / f"{args.task}-{stamp}"
-    print(f"run directory: {run_dir}")
-    train(env_cfg, train_cfg, run_dir, resume=args.resume)
-    return 0
+    return env_cfg, train_cfg
 
 
 def _print_result(result: dict, as_json: bool) -> None:

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from policies.run_dir import RunDirError
-from sim.config_io import ConfigError
-from sim.robot_spec import SpecError
-from sim.tasks import UnknownTaskError
+from sim.errors import SimrealError
 
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    RunDirError,
-    ConfigError,
-    SpecError,
-    UnknownTaskError,
-    FileNotFoundError,
-    ValueError,
-)
+# every project error derives from SimrealError; a missing input file is the user's too
+USER_ERRORS: tuple[type[BaseException], ...] = (SimrealError, FileNotFoundError)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sim.errors import SimrealError
 from sim.tasks.config import EnvConfig
 from sim.tasks.quadruped_flat import quadruped_flat
 
@@ -12,9 +13,8 @@ TASKS: dict[str, Callable[[], EnvConfig]] = {
 }
 
 
-class UnknownTaskError(KeyError):
-    def __str__(self) -> str:
-        return self.args[0]
+class UnknownTaskError(SimrealError):
+    """A task name that is not registered; the message lists the known ones."""
 
 
 def make_task_config(name: str) -> EnvConfig:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 
+from sim.config_io import ConfigError
 from sim.terms.state import RobotState
 
 
@@ -39,7 +40,7 @@ def last_action(state: RobotState) -> torch.Tensor:
 
 def target_pose(state: RobotState) -> torch.Tensor:
     if state.target_pose is None:
-        raise ValueError("observation term 'target_pose' needs a task that sets a target pose")
+        raise ConfigError("observation term 'target_pose' needs a task that sets a target pose")
     return state.target_pose
 
 
@@ -75,4 +76,4 @@ def term_dim(name: str, num_joints: int) -> int:
         return fixed[name]
     if name in ("joint_pos_rel", "joint_vel", "last_action"):
         return num_joints
-    raise ValueError(f"unknown observation term '{name}'; known terms: {', '.join(POLICY_TERMS)}")
+    raise ConfigError(f"unknown observation term '{name}'; known terms: {', '.join(POLICY_TERMS)}")

@@ -13,7 +13,7 @@ import mujoco.batch
 import numpy as np
 
 from sim.config_io import to_dict
-from sim.robot_spec import RobotSpec, actuator_ids, joint_dof_ids
+from sim.robot_spec import RobotSpec, SpecError, actuator_ids, joint_dof_ids
 from sim.tasks.config import RandomizationConfig, Range
 
 # terms whose values the critic sees, with the number of values per environment
@@ -95,7 +95,7 @@ class DomainRandomizer:
         samples = model.actuator_history[self.actuators, 0]
         needed = int(np.ceil(latency.high / model.opt.timestep)) + 1
         if samples.min() < needed:
-            raise ValueError(
+            raise SpecError(
                 f"{self.spec.mjcf_path}: action latency up to {latency.high} s needs nsample >= {needed} "
                 f"on every actuator (found {samples.min()})"
             )

@@ -65,6 +65,23 @@ def test_resume_continues_the_same_run(run_dir, tmp_path):
     assert steps == sorted(steps) and steps[2] == steps[1] + 32 * 24
     assert float(after[2]["wall_time_s"]) >= float(after[1]["wall_time_s"])
     assert load_checkpoint(find_checkpoint(run_dir))["iter"] == 3
+    run = yaml.safe_load((run_dir / "run.yaml").read_text())
+    assert run["seed"] == 7 and run["resumes"][0]["from_iteration"] == 1  # original provenance kept
+
+
+def test_resume_after_a_crash_rewrites_the_lost_iterations_once(run_dir):
+    # as if the process died after logging iteration 3 but before its checkpoint landed
+    find_checkpoint(run_dir, 3).unlink()
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--max-iterations", "4"]) == 0
+    assert [int(r["iteration"]) for r in _progress(run_dir)] == [0, 1, 2, 3]
+    assert load_checkpoint(find_checkpoint(run_dir))["iter"] == 3
+
+
+def test_resume_refuses_config_changes_and_finished_runs(run_dir, capsys):
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--num-envs", "64"]) == 2
+    assert "drop --num-envs" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--max-iterations", "4"]) == 2
+    assert "is complete at iteration 3 of 4" in capsys.readouterr().err
 
 
 def test_training_refuses_to_overwrite_a_run(run_dir, capsys):

@@ -45,3 +45,18 @@ def test_bad_overrides_name_the_key():
         apply_overrides(cfg, {"num_envs": "many"})
     with pytest.raises(ConfigError, match="expects key=value"):
         parse_set_option("num_envs")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"rewards": 5}, "config key 'rewards' is a group"),
+        ({"randomization": {"foot_friction": 0.5}}, "config key 'randomization.foot_friction' is a group"),
+        ({"observations": {"policy": ["base_ang_vel"]}}, r"config key 'observations.policy\[0\]' is a group"),
+        ({"commands": {"lin_vel_x_m_s": [1.0]}}, "expects a list of 2 values"),
+        ({"commands": {"lin_vel_x_m_s": [-1.0, "fast"]}}, "expects a number"),
+    ],
+)
+def test_malformed_values_are_named_not_crashed(override, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(make_task_config("quadruped-flat"), override)

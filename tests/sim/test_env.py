@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from sim.config_io import ConfigError
 from sim.tasks import UnknownTaskError, make_task_config
 from sim.vec_env import LocomotionEnv
 from tests.conftest import small_config
@@ -111,3 +112,17 @@ def test_commands_cover_the_configured_box_with_standing_share():
 def test_unknown_task_lists_known_tasks():
     with pytest.raises(UnknownTaskError, match="unknown task 'quadruped-rough'; known tasks: quadruped-flat"):
         make_task_config("quadruped-rough")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("history", 0, "observations.history must be at least 1"),
+        ("critic_extra", ["base_height"], r"observations.critic_extra: unknown \['base_height'\]"),
+    ],
+)
+def test_bad_observation_config_is_named(field, value, message):
+    cfg = small_config(num_envs=1)
+    setattr(cfg.observations, field, value)
+    with pytest.raises(ConfigError, match=message):
+        LocomotionEnv(cfg, seed=0)

@@ -113,3 +113,27 @@ def test_unknown_term_is_named():
     cfg.observations.policy = [ObservationTerm("base_height")]
     with pytest.raises(ValueError, match="unknown observation term 'base_height'"):
         LocomotionEnv(cfg, seed=0)
+
+
+def test_imu_readings_are_in_the_imu_site_frame(tmp_path):
+    """A robot whose IMU is mounted yawed by 90 degrees reports rates and gravity in that frame."""
+    from sim.robot_spec import ROBOTS_DIR
+
+    source = ROBOTS_DIR / "quadruped"
+    xml = (source / "quadruped.xml").read_text()
+    xml = xml.replace(
+        '<site name="imu" pos="0 0 0" size="0.01"/>',
+        '<site name="imu" pos="0 0 0" size="0.01" quat="0.70710678 0 0 0.70710678"/>',
+    )
+    (tmp_path / "quadruped.xml").write_text(xml)
+    (tmp_path / "quadruped.yaml").write_text((source / "quadruped.yaml").read_text())
+    cfg = small_config(num_envs=1, randomized=False)
+    cfg.robot = str(tmp_path / "quadruped.yaml")
+    env = LocomotionEnv(cfg, seed=0)
+    _pose(env, roll_rad=0.3, joint_offset=np.zeros(12), ang_vel=np.array([1.0, 0.0, 0.0]))
+    obs = env._compute_observations(reset_ids=np.arange(1))["policy"]
+    s = observation_slices(env)
+    # body x is the IMU's -y; rolled gravity (0, -sin, -cos) in the body frame is (-sin, 0, -cos) for the IMU
+    torch.testing.assert_close(obs[0, s["base_ang_vel"]], 0.25 * torch.tensor([0.0, -1.0, 0.0]), atol=1e-6, rtol=0)
+    expected = torch.tensor([-math.sin(0.3), 0.0, -math.cos(0.3)])
+    torch.testing.assert_close(obs[0, s["projected_gravity"]], expected, atol=1e-5, rtol=0)

@@ -84,3 +84,15 @@ def test_per_joint_gain_mapping_must_name_every_joint(tmp_path):
 def test_unknown_robot_lists_known_ones():
     with pytest.raises(SpecError, match=r"unknown robot 'hexapod'; known robots: .*quadruped"):
         load_robot_spec("hexapod")
+
+
+def test_torque_actuator_is_refused_naming_it(tmp_path):
+    xml = (QUADRUPED_DIR / "quadruped.xml").read_text()
+    xml = xml.replace(
+        '<position name="RL_calf" joint="RL_calf" class="calf"/>', '<motor name="RL_calf" joint="RL_calf"/>'
+    )
+    (tmp_path / "quadruped.xml").write_text(xml)
+    spec = tmp_path / "quadruped.yaml"
+    spec.write_text((QUADRUPED_DIR / "quadruped.yaml").read_text())
+    with pytest.raises(SpecError, match="actuator 'RL_calf' driving joint 'RL_calf' must be a <position> servo"):
+        load_robot_spec(spec)
