@@ -24,6 +24,9 @@ EXAMPLES = {
     "play": """examples:
   simreal play --run-dir policies/pretrained/quadruped-flat --video walk.mp4
   simreal play --run-dir runs/try --cmd-vx 0.8 --seconds 8 --video fast.mp4""",
+    "export": """examples:
+  simreal export --run-dir policies/pretrained/quadruped-flat --out policies/pretrained/quadruped-flat/bundle
+  simreal export --run-dir runs/try --checkpoint 300 --out bundles/try-300""",
     "bench": """examples:
   simreal bench env --task quadruped-flat --num-envs 512 --json""",
 }
@@ -77,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     play.add_argument("--frame", type=Path, help="also save the middle frame as PNG")
     play.add_argument("--dynamics", choices=("nominal", "randomized"), default="nominal")
 
+    export = sub("export", "write a deploy bundle (deploy.yaml, policy.safetensors, policy.onnx) from a run")
+    export.add_argument("--run-dir", type=Path, required=True)
+    export.add_argument("--checkpoint", type=int, help="iteration; default: the latest")
+    export.add_argument("--out", type=Path, required=True, help="bundle directory (replaced if it exists)")
+
     bench = sub("bench", "benchmarks with machine-readable output")
     bench_kinds = bench.add_subparsers(dest="bench_kind", required=True)
     bench_env = bench_kinds.add_parser(
@@ -129,6 +137,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         out = play_run(args.run_dir, args.checkpoint, args.video, args.seconds, args.cmd_vx, args.frame, args.dynamics)
         print(f"video: {out}")
+        return 0
+    if args.command == "export":
+        from policies.export import export_run
+
+        out = export_run(args.run_dir, args.checkpoint, args.out)
+        print(f"bundle: {out} (deploy.yaml, policy.safetensors, policy.onnx)")
         return 0
     if args.command == "bench" and args.bench_kind == "env":
         from benchmarks.env_bench import bench_env

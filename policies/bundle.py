@@ -1,0 +1,165 @@
+"""The deploy bundle (DESIGN.md §4): what `deploy.yaml` must hold, and its validation.
+
+A bundle is untrusted input on the robot: every field is checked and a bad one
+is refused with a message naming it. The C++ core (issue 3) checks the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from pathlib import Path
+from typing import Any
+
+import yaml
+from safetensors.numpy import load_file
+
+from sim.errors import SimrealError
+from sim.terms.observations import term_dim
+
+FORMAT_VERSION = 1
+DEPLOY_YAML = "deploy.yaml"
+WEIGHTS = "policy.safetensors"
+ONNX = "policy.onnx"
+ACTIVATIONS = ("elu", "relu", "tanh")
+REQUIRED = (
+    "format_version",
+    "robot",
+    "joint_names",
+    "default_joint_pos",
+    "kp",
+    "kd",
+    "action",
+    "control_dt",
+    "observation",
+    "network",
+    "safety",
+    "provenance",
+    "sha256",
+)
+SAFETY_FIELDS = (
+    "joint_pos_limits_rad",
+    "velocity_limit_rad_s",
+    "torque_limit_nm",
+    "tilt_limit_rad",
+    "state_timeout_s",
+    "standing_kp",
+    "standing_kd",
+    "damping_kd",
+)
+PER_JOINT_SAFETY = ("joint_pos_limits_rad", "velocity_limit_rad_s", "torque_limit_nm", "standing_kp", "standing_kd")
+
+
+class BundleError(SimrealError):
+    """A deploy bundle that fails validation; the message names the file and field."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_bundle(bundle_dir: Path) -> dict:
+    """Read and validate `deploy.yaml` and the weights it names; returns the spec dict."""
+    spec_path = bundle_dir / DEPLOY_YAML
+    if not spec_path.is_file():
+        raise BundleError(f"{spec_path} is missing: {bundle_dir} is not a deploy bundle")
+    try:
+        spec = yaml.safe_load(spec_path.read_text())
+    except yaml.YAMLError as error:
+        raise BundleError(f"{spec_path}: not valid YAML: {error}") from None
+    validate_spec(spec, spec_path)
+    weights = bundle_dir / WEIGHTS
+    if not weights.is_file():
+        raise BundleError(f"{weights} is missing")
+    if sha256_of(weights) != spec["sha256"]:
+        raise BundleError(f"{spec_path}: sha256 does not match {WEIGHTS} (the weights changed after export)")
+    _check_weights(load_file(str(weights)), spec, spec_path)
+    return spec
+
+
+def validate_spec(spec: Any, where: Path) -> None:
+    """Every field present, of the right kind and length; raises BundleError naming the field."""
+    if not isinstance(spec, dict):
+        raise BundleError(f"{where}: expected a mapping at the top level")
+    missing = [field for field in REQUIRED if field not in spec]
+    if missing:
+        raise BundleError(f"{where}: missing field(s) {', '.join(missing)}")
+    if spec["format_version"] != FORMAT_VERSION:
+        raise BundleError(f"{where}: format_version {spec['format_version']!r} is not {FORMAT_VERSION}")
+    joints = spec["joint_names"]
+    if not isinstance(joints, list) or not joints or len(set(joints)) != len(joints):
+        raise BundleError(f"{where}: joint_names must be a non-empty list of distinct names")
+    for field in ("default_joint_pos", "kp", "kd"):
+        _by_joint(spec[field], joints, field, where)
+    action = _mapping(spec["action"], "action", where, ("type", "scale", "clip"))
+    if action["type"] != "joint_position_offset":
+        raise BundleError(f"{where}: action.type {action['type']!r} is not 'joint_position_offset'")
+    if not _positive(spec["control_dt"]):
+        raise BundleError(f"{where}: control_dt must be a positive number of seconds")
+    observation = _mapping(spec["observation"], "observation", where, ("terms", "history"))
+    width = 0
+    for index, term in enumerate(observation["terms"]):
+        term = _mapping(term, f"observation.terms[{index}]", where, ("name", "dim", "scale", "clip"))
+        try:
+            expected = term_dim(term["name"], len(joints))
+        except SimrealError:
+            raise BundleError(f"{where}: observation.terms[{index}]: unknown term {term['name']!r}") from None
+        if term["dim"] != expected:
+            raise BundleError(f"{where}: observation.terms[{index}] ({term['name']}): dim {term['dim']} != {expected}")
+        width += expected
+    if not isinstance(observation["history"], int) or observation["history"] < 1:
+        raise BundleError(f"{where}: observation.history must be a positive integer")
+    network = _mapping(
+        spec["network"], "network", where, ("type", "input_dim", "output_dim", "hidden_sizes", "activation")
+    )
+    if network["type"] != "mlp":
+        raise BundleError(f"{where}: network.type {network['type']!r} is not supported (mlp)")
+    if network["activation"] not in ACTIVATIONS:
+        raise BundleError(f"{where}: network.activation {network['activation']!r} is not one of {ACTIVATIONS}")
+    if network["input_dim"] != width * observation["history"]:
+        raise BundleError(f"{where}: network.input_dim {network['input_dim']} != observation width {width} x history")
+    if network["output_dim"] != len(joints):
+        raise BundleError(f"{where}: network.output_dim {network['output_dim']} != {len(joints)} joints")
+    safety = _mapping(spec["safety"], "safety", where, SAFETY_FIELDS)
+    for field in PER_JOINT_SAFETY:
+        _by_joint(safety[field], joints, f"safety.{field}", where)
+    _mapping(spec["provenance"], "provenance", where, ("task", "run", "iteration", "git_commit", "date"))
+
+
+def _check_weights(tensors: dict, spec: dict, where: Path) -> None:
+    network = spec["network"]
+    sizes = [network["input_dim"], *network["hidden_sizes"], network["output_dim"]]
+    for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+        for name, shape in ((f"layers.{layer}.weight", (fan_out, fan_in)), (f"layers.{layer}.bias", (fan_out,))):
+            if name not in tensors:
+                raise BundleError(f"{where}: {WEIGHTS} lacks tensor '{name}'")
+            if tuple(tensors[name].shape) != shape or tensors[name].dtype.name != "float32":
+                raise BundleError(
+                    f"{where}: {WEIGHTS} tensor '{name}' is {tensors[name].shape}, expected {shape} float32"
+                )
+
+
+def _mapping(value: Any, field: str, where: Path, keys: tuple[str, ...]) -> dict:
+    if not isinstance(value, dict):
+        raise BundleError(f"{where}: {field} must be a mapping")
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise BundleError(f"{where}: {field} lacks {', '.join(missing)}")
+    return value
+
+
+def _by_joint(value: Any, joints: list[str], field: str, where: Path) -> None:
+    if not isinstance(value, dict):
+        raise BundleError(f"{where}: {field} must map joint names to values (never by index)")
+    absent = [name for name in joints if name not in value]
+    extra = sorted(set(value) - set(joints))
+    if absent or extra:
+        raise BundleError(f"{where}: {field}: missing {absent or 'none'}, not in joint_names {extra or 'none'}")
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
