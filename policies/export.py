@@ -168,11 +168,14 @@ def _export_onnx(network: torch.nn.Sequential, input_dim: int, path: Path, deplo
         str(path),
         input_names=["obs"],
         output_names=["action"],
-        dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}},
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
         opset_version=18,
-        dynamo=False,
+        dynamo=True,
+        verbose=False,
     )
-    model = onnx.load(str(path))
+    model = onnx.load(str(path))  # pulls in the weights the exporter may have written beside it
     entry = model.metadata_props.add()
     entry.key, entry.value = "deploy_yaml", deploy_yaml
-    onnx.save(model, str(path))
+    onnx.save(model, str(path), save_as_external_data=False)  # one self-contained file
+    for extra in path.parent.glob(path.name + ".*"):
+        extra.unlink()
