@@ -1,0 +1,45 @@
+// Fully connected policy network evaluated without allocation.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "simreal_rt/safetensors.hpp"
+
+namespace simreal_rt {
+
+enum class Activation { ELU, RELU, TANH };  // ELU uses alpha = 1
+
+// Layers come from tensors layers.{i}.weight [out, in] and layers.{i}.bias
+// [out], i = 0..L-1 (consecutive, L >= 1, shapes chain). The activation is
+// applied after every layer except the last. Weights are float; dot products
+// are accumulated in double and rounded to float per neuron.
+class Mlp {
+ public:
+  // Throws BundleError naming the offending tensor.
+  Mlp(const SafetensorsFile& file, Activation activation);
+
+  // input: input_dim() floats, output: output_dim() floats (may not alias
+  // input). No heap allocation, no locks, no system calls.
+  void evaluate(const float* input, float* output) const noexcept;
+
+  std::size_t input_dim() const { return layers_.front().in; }
+  std::size_t output_dim() const { return layers_.back().out; }
+  std::size_t num_layers() const { return layers_.size(); }
+  Activation activation() const { return activation_; }
+
+ private:
+  struct Layer {
+    std::size_t in = 0, out = 0;
+    std::vector<float> weight;  // row-major [out, in]
+    std::vector<float> bias;    // [out]
+  };
+  std::vector<Layer> layers_;
+  Activation activation_;
+  // Ping-pong scratch buffers sized to the widest hidden layer. mutable so that
+  // evaluate() can be const; an Mlp must therefore not be evaluated from two
+  // threads at once.
+  mutable std::vector<float> buf_a_, buf_b_;
+};
+
+}  // namespace simreal_rt

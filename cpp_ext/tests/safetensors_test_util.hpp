@@ -1,0 +1,92 @@
+// Test helpers: a tiny CHECK macro and a safetensors serializer.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace test_util {
+
+inline int g_checks = 0;
+inline int g_failures = 0;
+
+#define CHECK(cond)                                                                 \
+  do {                                                                              \
+    ++test_util::g_checks;                                                          \
+    if (!(cond)) {                                                                  \
+      ++test_util::g_failures;                                                      \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+    }                                                                               \
+  } while (0)
+
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+
+// Raw file from an explicit header string and data bytes (header padded with
+// spaces to a multiple of 8, as the reference writer does).
+inline std::vector<unsigned char> raw_file(std::string header, const std::vector<unsigned char>& data,
+                                           bool pad = true) {
+  while (pad && header.size() % 8 != 0) header += ' ';
+  std::vector<unsigned char> out(8);
+  const std::uint64_t n = header.size();
+  for (int k = 0; k < 8; ++k) out[static_cast<std::size_t>(k)] = static_cast<unsigned char>(n >> (8 * k));
+  out.insert(out.end(), header.begin(), header.end());
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
+inline std::string json_escape(const std::string& s) {
+  std::string r;
+  for (char c : s) {
+    if (c == '"' || c == '\\') { r += '\\'; r += c; }
+    else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      r += buf;
+    } else r += c;
+  }
+  return r;
+}
+
+// Serialize F32 tensors (little-endian) laid out back to back in the given order.
+inline std::vector<unsigned char> serialize(const std::vector<TensorSpec>& tensors,
+                                            const std::vector<std::pair<std::string, std::string>>& meta = {}) {
+  std::string h = "{";
+  bool first = true;
+  if (!meta.empty()) {
+    h += "\"__metadata__\":{";
+    for (std::size_t i = 0; i < meta.size(); ++i)
+      h += (i ? "," : "") + ("\"" + json_escape(meta[i].first) + "\":\"" + json_escape(meta[i].second) + "\"");
+    h += "}";
+    first = false;
+  }
+  std::vector<unsigned char> data;
+  for (const TensorSpec& t : tensors) {
+    const std::size_t begin = data.size();
+    for (float f : t.values) {
+      std::uint32_t u;
+      std::memcpy(&u, &f, 4);
+      for (int k = 0; k < 4; ++k) data.push_back(static_cast<unsigned char>(u >> (8 * k)));
+    }
+    if (!first) h += ",";
+    first = false;
+    h += "\"" + json_escape(t.name) + "\":{\"dtype\":\"F32\",\"shape\":[";
+    for (std::size_t i = 0; i < t.shape.size(); ++i) h += (i ? "," : "") + std::to_string(t.shape[i]);
+    h += "],\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
+  }
+  h += "}";
+  return raw_file(h, data);
+}
+
+inline int finish(const char* name) {
+  std::printf("%s: %d checks, %d failures\n", name, g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
+
+}  // namespace test_util
