@@ -36,8 +36,10 @@ inline std::vector<unsigned char> raw_file(std::string header, const std::vector
   std::vector<unsigned char> out(8);
   const std::uint64_t n = header.size();
   for (int k = 0; k < 8; ++k) out[static_cast<std::size_t>(k)] = static_cast<unsigned char>(n >> (8 * k));
-  out.insert(out.end(), header.begin(), header.end());
-  out.insert(out.end(), data.begin(), data.end());
+  // byte by byte: GCC 12 at -O2 misreads the bounds of a bulk insert here (false -Werror hits)
+  out.reserve(8 + header.size() + data.size());
+  for (const char c : header) out.push_back(static_cast<unsigned char>(c));
+  for (const unsigned char b : data) out.push_back(b);
   return out;
 }
 

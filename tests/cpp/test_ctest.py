@@ -1,4 +1,4 @@
-"""`make test` runs the C++ core's own tests: a standalone CMake build of cpp_ext/ and ctest."""
+"""The C++ core: its own ctest suite, and parity of its MLP with the torch policy on the shipped bundle."""
 
 from __future__ import annotations
 
@@ -6,20 +6,76 @@ import shutil
 import subprocess
 from pathlib import Path
 
-CPP_EXT = Path(__file__).resolve().parents[2] / "cpp_ext"
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from policies.inference import load_policy
+from policies.rsl_rl_env import as_tensordict
+from sim.vec_env import LocomotionEnv
+from tests.conftest import small_config
+
+ROOT = Path(__file__).resolve().parents[2]
+CPP_EXT = ROOT / "cpp_ext"
+PRETRAINED = ROOT / "policies" / "pretrained" / "quadruped-flat"
 
 
-def test_cpp_ext_builds_standalone_and_its_ctest_suite_passes(tmp_path):
+@pytest.fixture(scope="module")
+def build(tmp_path_factory) -> Path:
+    """A standalone Release build of cpp_ext/ with CMake, as an rclcpp user would make it."""
     assert shutil.which("cmake") and shutil.which("g++"), "the C++ core needs cmake and g++ (Debian: cmake g++)"
-    build = tmp_path / "build"
-    configure = subprocess.run(
+    build = tmp_path_factory.mktemp("cpp") / "build"
+    for command in (
         ["cmake", "-S", str(CPP_EXT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"],
-        capture_output=True,
-        text=True,
-    )
-    assert configure.returncode == 0, configure.stdout + configure.stderr
-    compile_ = subprocess.run(["cmake", "--build", str(build), "-j2"], capture_output=True, text=True)
-    assert compile_.returncode == 0, compile_.stdout + compile_.stderr
+        ["cmake", "--build", str(build), "-j2"],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return build
+
+
+def test_ctest_suite_passes(build):
     tests = subprocess.run(["ctest", "--test-dir", str(build), "--output-on-failure"], capture_output=True, text=True)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "100% tests passed" in tests.stdout
+
+
+def test_cpp_mlp_matches_torch_policy_on_the_shipped_bundle(build, tmp_path):
+    bundle = PRETRAINED / "bundle"
+    spec = yaml.safe_load((bundle / "deploy.yaml").read_text())
+    env = LocomotionEnv(small_config(num_envs=1), seed=0)
+    policy = load_policy(PRETRAINED, None, env.get_observations(), 12)
+    generator = torch.Generator().manual_seed(1)
+    observations = torch.randn(10_000, spec["network"]["input_dim"], generator=generator) * 2.0
+    observations.numpy().astype(np.float32).tofile(tmp_path / "inputs.f32")
+    result = subprocess.run(
+        [
+            str(build / "mlp_eval"),
+            str(bundle / "policy.safetensors"),
+            spec["network"]["activation"],
+            str(tmp_path / "inputs.f32"),
+            str(tmp_path / "outputs.f32"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"sha256 {spec['sha256']}" in result.stdout  # the C++ hash agrees with the exporter's
+    cpp = np.fromfile(tmp_path / "outputs.f32", dtype=np.float32).reshape(10_000, 12)
+    with torch.no_grad():
+        expected = policy.actor(as_tensordict({"policy": observations})).numpy()
+    assert np.abs(cpp - expected).max() <= 1e-5
+
+
+def test_cpp_tool_refuses_a_corrupt_weights_file(build, tmp_path):
+    broken = tmp_path / "policy.safetensors"
+    data = (PRETRAINED / "bundle" / "policy.safetensors").read_bytes()
+    broken.write_bytes(data[:1000])  # truncated mid-tensor
+    (tmp_path / "in.f32").write_bytes(b"")
+    result = subprocess.run(
+        [str(build / "mlp_eval"), str(broken), "elu", str(tmp_path / "in.f32"), str(tmp_path / "out.f32")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1 and "mlp_eval: error:" in result.stderr
