@@ -79,3 +79,63 @@ def test_cpp_tool_refuses_a_corrupt_weights_file(build, tmp_path):
         text=True,
     )
     assert result.returncode == 1 and "mlp_eval: error:" in result.stderr
+
+
+def test_cpp_observation_builder_matches_the_simulator(build, tmp_path):
+    """Recorded states of the quadruped task through obs_eval equal the env's own observations (noise off)."""
+    cfg = small_config(num_envs=4, randomized=False, noise=False)
+    cfg.observations.history = 3
+    env = LocomotionEnv(cfg, seed=3)
+    names = list(env.spec.joint_names)
+    driver_order = names[::-1]  # the robot reports joints in another order: matched by name
+    to_driver = [names.index(name) for name in driver_order]
+    config = [
+        f"policy_joints {' '.join(names)}",
+        f"driver_joints {' '.join(driver_order)}",
+        "default " + " ".join(repr(float(v)) for v in env.spec.default_joint_pos),
+        "history 3",
+    ]
+    config += [f"term {name} {scale!r} {clip!r}" for name, _, scale, clip in env.observation_layout()]
+    (tmp_path / "config.txt").write_text("\n".join(config) + "\n")
+
+    generator = torch.Generator().manual_seed(5)
+    ticks: list[list[np.ndarray]] = [[] for _ in range(4)]
+    expected: list[list[np.ndarray]] = [[] for _ in range(4)]
+    fresh = np.ones(4, dtype=bool)
+    obs, dones = env.get_observations(), torch.zeros(4)  # tick 0: the state after reset
+    for step in range(25):
+        if step > 0:
+            obs, _, dones, _ = env.step(0.4 * torch.randn(4, 12, generator=generator))
+        b, d = env.base_qpos, env.base_dof
+        for i in range(4):
+            joint_pos = env.qpos[i, env.qpos_ids][to_driver]
+            joint_vel = env.qvel[i, env.dof_ids][to_driver]
+            row = [
+                [1.0 if fresh[i] or dones[i] else 0.0],
+                env.qpos[i, b + 3 : b + 7],
+                env.qvel[i, d + 3 : d + 6],
+                env.commands[i].double().numpy(),
+                joint_pos,
+                joint_vel,
+                env.actions[i].double().numpy(),
+                np.zeros(7),
+            ]
+            ticks[i].append(np.concatenate([np.asarray(part, dtype=np.float64) for part in row]))
+            expected[i].append(obs["policy"][i].numpy())
+        fresh[:] = False
+    np.concatenate([t for env_ticks in ticks for t in env_ticks]).tofile(tmp_path / "inputs.f64")
+    result = subprocess.run(
+        [
+            str(build / "obs_eval"),
+            str(tmp_path / "config.txt"),
+            str(tmp_path / "inputs.f64"),
+            str(tmp_path / "outputs.f32"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    cpp = np.fromfile(tmp_path / "outputs.f32", dtype=np.float32).reshape(4 * 25, -1)
+    want = np.stack([e for env_expected in expected for e in env_expected])
+    assert cpp.shape == want.shape == (100, 3 * 45)
+    assert np.abs(cpp - want).max() <= 1e-6
