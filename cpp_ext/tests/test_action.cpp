@@ -16,6 +16,7 @@
 #include "allocation_counter.hpp"
 
 using namespace simreal_rt;
+using test_util::error_of;
 
 namespace {
 
@@ -191,15 +192,6 @@ void test_non_finite() {
   CHECK(p.last_targets()[0] == 0.1 && p.last_action()[0] == 0.0);
 }
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "";
-}
 
 bool has(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
 

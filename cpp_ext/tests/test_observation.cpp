@@ -18,6 +18,7 @@
 #include "allocation_counter.hpp"
 
 using namespace simreal_rt;
+using test_util::error_of;
 
 namespace {
 
@@ -120,15 +121,6 @@ void test_reordering() {
   CHECK(!b.build(in, out));
 }
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "";
-}
 
 void test_errors() {
   const std::string missing = error_of([] { ObservationBuilder b(joint_config(1), {"hip", "extra"}); });
