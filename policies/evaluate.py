@@ -7,11 +7,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from policies.inference import load_policy
-from policies.run_dir import load_run_config
+from policies.inference import open_run
 from policies.train import seed_everything
 from sim.config_io import ConfigError
-from sim.vec_env import LocomotionEnv
 
 
 def evaluate_run(run_dir: Path, iteration: int | None, episodes: int, dynamics: str, seed: int) -> dict:
@@ -22,14 +20,8 @@ def evaluate_run(run_dir: Path, iteration: int | None, episodes: int, dynamics: 
     """
     if episodes < 1:
         raise ConfigError("--episodes must be at least 1")
-    config = load_run_config(run_dir)
-    env_cfg = config.env
-    env_cfg.num_envs = episodes
-    if dynamics == "nominal":
-        env_cfg.randomization = env_cfg.randomization.disabled()
     seed_everything(seed)
-    env = LocomotionEnv(env_cfg, seed=seed)
-    policy = load_policy(run_dir, iteration, env.get_observations(), env.num_actions)
+    env, policy = open_run(run_dir, iteration, episodes, dynamics, seed)
     done = np.zeros(episodes, dtype=bool)
     fell = np.zeros(episodes, dtype=bool)
     length_s = np.zeros(episodes)

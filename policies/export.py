@@ -19,10 +19,7 @@ import yaml
 from safetensors.numpy import save_file
 
 from policies.bundle import DEPLOY_YAML, FORMAT_VERSION, ONNX, WEIGHTS, load_bundle, sha256_of
-from policies.inference import LoadedPolicy, load_policy
-from policies.run_dir import load_run_config
-from sim.robot_spec import load_robot_spec
-from sim.vec_env import LocomotionEnv
+from policies.inference import LoadedPolicy, open_run
 
 
 @dataclass
@@ -65,12 +62,10 @@ def folded_network(layers: list[torch.nn.Linear], activation: str) -> torch.nn.S
 def export_run(run_dir: Path, iteration: int | None, out: Path, safety: SafetyDefaults | None = None) -> Path:
     """Write deploy.yaml, policy.safetensors and policy.onnx into `out` (replaced atomically)."""
     safety = safety or SafetyDefaults()
-    config = load_run_config(run_dir)
-    env_cfg = config.env
-    env_cfg.num_envs = 1
-    env = LocomotionEnv(env_cfg, seed=0)
-    policy = load_policy(run_dir, iteration, env.get_observations(), env.num_actions)
-    spec = load_robot_spec(env_cfg.robot)
+    # randomized: the bundle's provenance records the ranges the policy was trained on
+    env, policy = open_run(run_dir, iteration, num_envs=1, dynamics="randomized", seed=0)
+    config = policy.config
+    spec = env.spec
     activation = config.train.ppo.activation
     layers = folded_layers(policy)
     network = folded_network(layers, activation)

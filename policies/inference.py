@@ -11,6 +11,7 @@ from rsl_rl.models import MLPModel
 from policies.config import rsl_rl_config
 from policies.rsl_rl_env import as_tensordict
 from policies.run_dir import RunConfig, RunDirError, find_checkpoint, load_checkpoint, load_run_config
+from sim.vec_env import LocomotionEnv
 
 
 @dataclass
@@ -26,11 +27,28 @@ class LoadedPolicy:
         return self.actor(as_tensordict(observations))
 
 
+def open_run(
+    run_dir: Path, iteration: int | None, num_envs: int, dynamics: str, seed: int
+) -> tuple[LocomotionEnv, LoadedPolicy]:
+    """The run's task as an env of `num_envs` ('nominal': every randomization term off) and its policy."""
+    config = load_run_config(run_dir)
+    config.env.num_envs = num_envs
+    if dynamics == "nominal":
+        config.env.randomization = config.env.randomization.disabled()
+    env = LocomotionEnv(config.env, seed=seed)
+    return env, _load_actor(config, run_dir, iteration, env.get_observations(), env.num_actions)
+
+
 def load_policy(
     run_dir: Path, iteration: int | None, observations: dict[str, torch.Tensor], num_actions: int
 ) -> LoadedPolicy:
     """Build the actor of a run for observations shaped like `observations` and load its weights."""
-    config = load_run_config(run_dir)
+    return _load_actor(load_run_config(run_dir), run_dir, iteration, observations, num_actions)
+
+
+def _load_actor(
+    config: RunConfig, run_dir: Path, iteration: int | None, observations: dict[str, torch.Tensor], num_actions: int
+) -> LoadedPolicy:
     path = find_checkpoint(run_dir, iteration)
     content = load_checkpoint(path)
     actor_cfg = dict(rsl_rl_config(config.train, run_dir.name)["actor"])

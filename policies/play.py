@@ -8,7 +8,6 @@ import numpy as np
 from tqdm import tqdm
 
 from policies.offscreen_gl import choose_gl_backend
-from policies.run_dir import load_run_config
 
 # (start time s, command vx m/s, vy m/s, yaw rad/s): stand, walk, trot faster, turn, side-step, stop
 SCRIPTED_TOUR = (
@@ -44,18 +43,11 @@ def play_run(
     import imageio
     import mujoco
 
-    from policies.inference import load_policy
-    from sim.vec_env import LocomotionEnv
+    from policies.inference import open_run
 
-    config = load_run_config(run_dir)
-    env_cfg = config.env
-    env_cfg.num_envs = 1
-    if dynamics == "nominal":
-        env_cfg.randomization = env_cfg.randomization.disabled()
-    env = LocomotionEnv(env_cfg, seed=0)
+    env, policy = open_run(run_dir, iteration, num_envs=1, dynamics=dynamics, seed=0)
     env.set_velocity_command(command_at(0.0, fixed_vx))
     env.reset()
-    policy = load_policy(run_dir, iteration, env.get_observations(), env.num_actions)
     width, height = 640, 480
     renderer = mujoco.Renderer(env.model, height=height, width=width)
     scene_option = mujoco.MjvOption()

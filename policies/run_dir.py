@@ -44,10 +44,15 @@ def git_commit() -> str:
         return "unknown"
 
 
-def write_yaml_atomic(path: Path, data: dict) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write beside the target, then rename: a crash never leaves a half-written file under its name."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_yaml_atomic(path: Path, data: dict) -> None:
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def write_run_files(run_dir: Path, config: RunConfig, randomization: dict) -> None:
@@ -92,9 +97,7 @@ def truncate_progress(run_dir: Path, last_iteration: int) -> None:
         return
     lines = path.read_text().splitlines(keepends=True)
     kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= last_iteration]
-    tmp = path.with_suffix(".csv.tmp")
-    tmp.write_text("".join(kept))
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(kept))
 
 
 def load_run_config(run_dir: Path) -> RunConfig:

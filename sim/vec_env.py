@@ -248,7 +248,7 @@ class LocomotionEnv:
         qvel = torch.from_numpy(self.qvel).float()
         self.qpos_t, self.qvel_t = qpos, qvel
         sensors = torch.from_numpy(np.array(self.sensordata, dtype=np.float32))
-        params = self.randomizer.params
+        randomizer = self.randomizer
         b = self.base_qpos
         quat = qpos[:, b + 3 : b + 7]
         gravity = projected_gravity(quat)
@@ -260,7 +260,7 @@ class LocomotionEnv:
             imu_quat = self.imu_quat.expand(self.num_envs, 4)
             imu_ang_vel = quat_rotate_inverse(imu_quat, ang_vel)
             imu_gravity = quat_rotate_inverse(imu_quat, gravity)
-        measured_gravity = imu_gravity + torch.from_numpy(params["gravity_bias"]).float()
+        measured_gravity = imu_gravity + randomizer.gravity_bias_t
         measured_gravity = measured_gravity / torch.linalg.norm(measured_gravity, dim=1, keepdim=True).clamp(min=1e-6)
         state = RobotState(
             base_pos_w=qpos[:, b : b + 3],
@@ -274,9 +274,9 @@ class LocomotionEnv:
             joint_torque_nm=torch.from_numpy(self.actuator_force[:, self.actuator_ids].astype(np.float32)),
             foot_contact_force_n=sensors[:, self.foot_sensor_adr],
             trunk_contact_force_n=sensors[:, self.trunk_sensor_adr],
-            measured_ang_vel_b=imu_ang_vel + torch.from_numpy(params["gyro_bias_rad_s"]).float(),
+            measured_ang_vel_b=imu_ang_vel + randomizer.gyro_bias_t,
             measured_gravity_b=measured_gravity,
-            measured_joint_pos_rad=joint_pos + torch.from_numpy(params["encoder_offset_rad"]).float(),
+            measured_joint_pos_rad=joint_pos + randomizer.encoder_offset_t,
             default_joint_pos_rad=self.default_joint_pos,
             velocity_command=self.commands,
             action=self.actions,
@@ -425,7 +425,7 @@ class LocomotionEnv:
         critic_parts = [frame_clean]
         for name in self.cfg.observations.critic_extra:
             if name == "randomization":
-                critic_parts.append(torch.from_numpy(self.randomizer.critic_features()).float())
+                critic_parts.append(self.randomizer.critic_features_t)
             else:
                 critic_parts.append(CRITIC_TERMS[name](self.state))
         return {"policy": history.reshape(self.num_envs, -1).clone(), "critic": torch.cat(critic_parts, dim=1)}

@@ -1,5 +1,7 @@
 #include "simreal_rt/observation.hpp"
 
+#include "finite.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -7,15 +9,7 @@
 
 namespace simreal_rt {
 
-namespace {
-
-bool all_finite(const double* p, std::size_t n) noexcept {
-  for (std::size_t i = 0; i < n; ++i)
-    if (!std::isfinite(p[i])) return false;
-  return true;
-}
-
-}  // namespace
+using detail::all_finite;
 
 ObservationBuilder::ObservationBuilder(const ObservationConfig& config,
                                        const std::vector<std::string>& driver_joint_names) {
@@ -98,12 +92,12 @@ bool ObservationBuilder::build(const Inputs& in, float* out) noexcept {
     if (!ok) break;
     switch (t.kind) {
       case Kind::BASE_ANG_VEL:
-        if (!in.imu_ang_vel || !all_finite(in.imu_ang_vel, 3)) { ok = false; break; }
+        if (!all_finite(in.imu_ang_vel, 3)) { ok = false; break; }
         for (int i = 0; i < 3; ++i) put(t, in.imu_ang_vel[i]);
         break;
       case Kind::PROJECTED_GRAVITY: {
         const double* q = in.imu_quat_wxyz;
-        if (!q || !all_finite(q, 4)) { ok = false; break; }
+        if (!all_finite(q, 4)) { ok = false; break; }
         const double norm = std::sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
         if (!(norm > 0.0) || !std::isfinite(norm)) { ok = false; break; }
         const double w = q[0] / norm, x = q[1] / norm, y = q[2] / norm, z = q[3] / norm;
@@ -116,23 +110,23 @@ bool ObservationBuilder::build(const Inputs& in, float* out) noexcept {
         break;
       }
       case Kind::VELOCITY_COMMAND:
-        if (!in.velocity_command || !all_finite(in.velocity_command, 3)) { ok = false; break; }
+        if (!all_finite(in.velocity_command, 3)) { ok = false; break; }
         for (int i = 0; i < 3; ++i) put(t, in.velocity_command[i]);
         break;
       case Kind::JOINT_POS_REL:
-        if (!in.joint_pos_driver || !all_finite(in.joint_pos_driver, nd)) { ok = false; break; }
+        if (!all_finite(in.joint_pos_driver, nd)) { ok = false; break; }
         for (std::size_t i = 0; i < n; ++i) put(t, in.joint_pos_driver[policy_to_driver_[i]] - default_pos_[i]);
         break;
       case Kind::JOINT_VEL:
-        if (!in.joint_vel_driver || !all_finite(in.joint_vel_driver, nd)) { ok = false; break; }
+        if (!all_finite(in.joint_vel_driver, nd)) { ok = false; break; }
         for (std::size_t i = 0; i < n; ++i) put(t, in.joint_vel_driver[policy_to_driver_[i]]);
         break;
       case Kind::LAST_ACTION:
-        if (!in.last_action || !all_finite(in.last_action, n)) { ok = false; break; }
+        if (!all_finite(in.last_action, n)) { ok = false; break; }
         for (std::size_t i = 0; i < n; ++i) put(t, in.last_action[i]);
         break;
       case Kind::TARGET_POSE:
-        if (!in.target_pose || !all_finite(in.target_pose, 7)) { ok = false; break; }
+        if (!all_finite(in.target_pose, 7)) { ok = false; break; }
         for (int i = 0; i < 7; ++i) put(t, in.target_pose[i]);
         break;
     }

@@ -3,10 +3,10 @@
 // validation of every tensor entry. The input is treated as untrusted.
 #include "simreal_rt/safetensors.hpp"
 
+#include "simreal_rt/file_io.hpp"
+
 #include <algorithm>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <memory>
 #include <utility>
@@ -372,11 +372,13 @@ SafetensorsFile SafetensorsFile::from_bytes(std::vector<unsigned char> bytes) {
 }
 
 SafetensorsFile SafetensorsFile::from_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw BundleError("safetensors: cannot open '" + path + "'");
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)),
-                                   std::istreambuf_iterator<char>());
-  if (in.bad()) throw BundleError("safetensors: error reading '" + path + "'");
+  std::vector<unsigned char> bytes;
+  try {
+    bytes = read_file_bytes(path);
+  } catch (const std::runtime_error& error) {
+    // every load failure of a bundle file is a BundleError
+    throw BundleError(std::string("safetensors: ") + error.what());
+  }
   return from_bytes(std::move(bytes));
 }
 

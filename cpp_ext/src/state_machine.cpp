@@ -1,5 +1,7 @@
 #include "simreal_rt/state_machine.hpp"
 
+#include "finite.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -11,20 +13,14 @@ namespace simreal_rt {
 
 namespace {
 
+using detail::all_finite;
+
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // Rounding in from + s * (to - from) can overshoot the ideal per-tick step by
 // a few ulps; shrinking the allowed progress by this factor keeps the
 // max_target_step_rad guarantee strict instead of "up to rounding".
 constexpr double kStepSafety = 1.0 - 1e-9;
-
-bool all_finite(const double* v, std::size_t n) noexcept {
-  if (v == nullptr) return false;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(v[i])) return false;
-  }
-  return true;
-}
 
 [[noreturn]] void invalid(const std::string& msg) { throw std::invalid_argument(msg); }
 

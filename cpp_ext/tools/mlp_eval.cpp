@@ -10,20 +10,14 @@
 #include <cstdio>
 #include <exception>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
+#include "simreal_rt/file_io.hpp"
 #include "simreal_rt/mlp.hpp"
 #include "simreal_rt/safetensors.hpp"
 
 namespace {
-
-std::vector<unsigned char> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 simreal_rt::Activation parse_activation(const std::string& name) {
   if (name == "elu") return simreal_rt::Activation::ELU;
@@ -40,10 +34,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const std::vector<unsigned char> weights = read_bytes(argv[1]);
+    const std::vector<unsigned char> weights = simreal_rt::read_file_bytes(argv[1]);
     std::printf("sha256 %s\n", simreal_rt::sha256_hex(weights).c_str());
     const simreal_rt::Mlp mlp(simreal_rt::SafetensorsFile::from_bytes(weights), parse_activation(argv[2]));
-    const std::vector<unsigned char> raw = read_bytes(argv[3]);
+    const std::vector<unsigned char> raw = simreal_rt::read_file_bytes(argv[3]);
     const size_t row_bytes = mlp.input_dim() * sizeof(float);
     if (raw.size() % row_bytes != 0) {
       throw std::runtime_error("inputs are not a whole number of rows of " + std::to_string(mlp.input_dim()));

@@ -22,21 +22,15 @@
 #include <cstdlib>
 #include <exception>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "simreal_rt/file_io.hpp"
 #include "simreal_rt/observation.hpp"
 
 namespace {
-
-std::vector<unsigned char> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 double parse_number(const std::string& s, int line) {
   const char* begin = s.c_str();
@@ -108,7 +102,7 @@ int main(int argc, char** argv) {
     simreal_rt::ObservationBuilder builder(p.config, p.driver);
     const std::size_t nd = builder.num_driver_joints(), np = builder.num_policy_joints();
     const std::size_t per_tick = 1 + 4 + 3 + 3 + 2 * nd + np + 7;
-    const std::vector<unsigned char> raw = read_bytes(argv[2]);
+    const std::vector<unsigned char> raw = simreal_rt::read_file_bytes(argv[2]);
     const std::size_t tick_bytes = per_tick * sizeof(double);
     if (raw.size() % tick_bytes != 0)
       throw std::runtime_error("inputs are not a whole number of ticks of " + std::to_string(per_tick) + " float64 values");

@@ -11,6 +11,7 @@ from __future__ import annotations
 import mujoco
 import mujoco.batch
 import numpy as np
+import torch
 
 from sim.config_io import to_dict
 from sim.robot_spec import RobotSpec, SpecError, actuator_ids, joint_dof_ids
@@ -83,6 +84,7 @@ class DomainRandomizer:
             "gyro_bias_rad_s": np.zeros((n, 3)),
             "gravity_bias": np.zeros((n, 3)),
         }
+        self._refresh_tensors()
         self._check_latency_capacity(model)
         # expand every field once so that later writes touch only the reset rows
         for name in self.nominal:
@@ -127,6 +129,14 @@ class DomainRandomizer:
         p["gyro_bias_rad_s"][ids] = self._uniform(cfg.gyro_bias_rad_s, c, 3, 0.0)
         p["gravity_bias"][ids] = self._uniform(cfg.gravity_bias, c, 3, 0.0)
         self._write_model_fields(ids)
+        self._refresh_tensors()
+
+    def _refresh_tensors(self) -> None:
+        """float32 copies the env reads every step; they change only at reset, so they are made here."""
+        self.encoder_offset_t = torch.from_numpy(self.params["encoder_offset_rad"]).float()
+        self.gyro_bias_t = torch.from_numpy(self.params["gyro_bias_rad_s"]).float()
+        self.gravity_bias_t = torch.from_numpy(self.params["gravity_bias"]).float()
+        self.critic_features_t = torch.from_numpy(self.critic_features()).float()
 
     def _write_model_fields(self, ids: np.ndarray) -> None:
         b, p, nom = self.batch, self.params, self.nominal
