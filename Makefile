@@ -8,7 +8,10 @@ RUN_DIR ?= runs/$(TASK)
 
 .PHONY: install train test lint format clean
 
-$(STAMP): setup.py pyproject.toml
+# the C++ core's pybind11 module is built by the editable install: rebuild when its sources change
+CORE_SOURCES := $(wildcard cpp_ext/src/* cpp_ext/include/simreal_rt/* cpp_ext/python/*)
+
+$(STAMP): setup.py pyproject.toml $(CORE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# the CPU build of torch 2.13.0 lies on disk: pin it so nothing downloads a CUDA build
@@ -33,4 +36,4 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info simreal_rt*.so

@@ -28,7 +28,13 @@ EXAMPLES = {
   simreal export --run-dir policies/pretrained/quadruped-flat --out policies/pretrained/quadruped-flat/bundle
   simreal export --run-dir runs/try --checkpoint 300 --out bundles/try-300""",
     "bench": """examples:
+  simreal bench env --task quadruped-flat --num-envs 512 --json
+  simreal bench inference --bundle policies/pretrained/quadruped-flat/bundle --json""",
+    "bench env": """examples:
   simreal bench env --task quadruped-flat --num-envs 512 --json""",
+    "bench inference": """examples:
+  simreal bench inference --bundle policies/pretrained/quadruped-flat/bundle
+  simreal bench inference --bundle policies/pretrained/quadruped-flat/bundle --iterations 100000 --json""",
 }
 
 
@@ -90,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     bench_env = bench_kinds.add_parser(
         "env",
         help="env throughput vs a bare Batch.step loop",
-        epilog=EXAMPLES["bench"],
+        epilog=EXAMPLES["bench env"],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bench_env.add_argument("--task", default="quadruped-flat")
@@ -98,7 +104,32 @@ def _parser() -> argparse.ArgumentParser:
     bench_env.add_argument("--steps", type=int, default=200, help="policy steps per measurement")
     bench_env.add_argument("--repeats", type=int, default=5, help="measurements; the median is reported")
     bench_env.add_argument("--json", action="store_true")
+    bench_inference = bench_kinds.add_parser(
+        "inference",
+        help="per-call policy latency of a deploy bundle: C++ core, ONNX Runtime, torch, TorchScript",
+        description="per-call latency (batch 1, one thread) of one deploy bundle in four runtimes, measured in\n"
+        "one run: cpp (the C++ core, timed in C++), onnxruntime (the bundle's ONNX), torch (eager) and\n"
+        "torchscript. Builds cpp_ext/ into build/cpp_ext first (incremental).",
+        epilog=EXAMPLES["bench inference"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench_inference.add_argument("--bundle", type=Path, required=True, help="deploy bundle directory")
+    # 20_000 = benchmarks.inference_bench.DEFAULT_ITERATIONS (not imported here: it pulls in torch)
+    bench_inference.add_argument(
+        "--iterations", type=_positive_int, default=20_000, help="timed calls per runtime (default 20000)"
+    )
+    bench_inference.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,6 +180,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         result = bench_env(args.task, args.num_envs, args.steps, args.repeats)
         _print_result(result, args.json)
+        return 0
+    if args.command == "bench" and args.bench_kind == "inference":
+        from benchmarks.inference_bench import bench_inference, format_table
+
+        result = bench_inference(args.bundle, args.iterations)
+        print(json.dumps(result) if args.json else format_table(result))
         return 0
     raise AssertionError(args.command)
 

@@ -1,5 +1,7 @@
 #include "simreal_rt/mlp.hpp"
 
+#include "elu.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -32,6 +34,47 @@ long layer_index(const std::string& name) {
   return (rest == "weight" || rest == "bias") ? idx : -1;
 }
 
+// The two hot loops are compiled once per x86-64 level and picked at load time
+// (GCC function multiversioning): a portable binary still uses AVX2/AVX-512
+// where the CPU has them. Results are identical across clones: no FMA
+// contraction in ISO C++ mode and no reordering of any sum.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SIMREAL_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SIMREAL_VECTOR_CLONES
+#endif
+
+// acc[o] += sum_k w_t[k][o] * x[k] in double (float weights and inputs, so the
+// products are exact and only the sums round, far below float resolution).
+// Four columns per pass keep acc in registers four times longer.
+SIMREAL_VECTOR_CLONES void accumulate_columns(const float* __restrict w_t, const float* __restrict x, std::size_t in,
+                                              std::size_t out, double* __restrict acc) noexcept {
+  std::size_t k = 0;
+  for (; k + 4 <= in; k += 4) {
+    const double x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
+    const float* c0 = w_t + k * out;
+    const float* c1 = c0 + out;
+    const float* c2 = c1 + out;
+    const float* c3 = c2 + out;
+    for (std::size_t o = 0; o < out; ++o)
+      acc[o] += (static_cast<double>(c0[o]) * x0 + static_cast<double>(c1[o]) * x1) +
+                (static_cast<double>(c2[o]) * x2 + static_cast<double>(c3[o]) * x3);
+  }
+  for (; k < in; ++k) {
+    const double xk = x[k];
+    const float* c = w_t + k * out;
+    for (std::size_t o = 0; o < out; ++o) acc[o] += static_cast<double>(c[o]) * xk;
+  }
+}
+
+SIMREAL_VECTOR_CLONES void round_to_float(const double* __restrict acc, std::size_t n, float* __restrict y) noexcept {
+  for (std::size_t o = 0; o < n; ++o) y[o] = static_cast<float>(acc[o]);
+}
+
+SIMREAL_VECTOR_CLONES void elu_in_place(float* __restrict y, std::size_t n) noexcept {
+  for (std::size_t o = 0; o < n; ++o) y[o] = y[o] > 0.0f ? y[o] : detail::expm1_nonpositive(y[o]);
+}
+
 }  // namespace
 
 Mlp::Mlp(const SafetensorsFile& file, Activation activation) : activation_(activation) {
@@ -57,11 +100,16 @@ Mlp::Mlp(const SafetensorsFile& file, Activation activation) : activation_(activ
                    " but the previous layer outputs " + std::to_string(layers_.back().out));
     if (b.shape.size() != 1 || static_cast<std::size_t>(b.shape[0]) != L.out)
       fail(bn, "shape " + shape_str(b.shape) + " must be [" + std::to_string(L.out) + "]");
-    L.weight = w.data;
+    L.weight_t.resize(w.data.size());
+    for (std::size_t o = 0; o < L.out; ++o)
+      for (std::size_t k = 0; k < L.in; ++k) L.weight_t[k * L.out + o] = w.data[o * L.in + k];
     L.bias = b.data;
     if (!layers_.empty()) width = std::max(width, L.in);
     layers_.push_back(std::move(L));
   }
+  std::size_t widest_out = 0;
+  for (const Layer& layer : layers_) widest_out = std::max(widest_out, layer.out);
+  acc_.assign(widest_out, 0.0);
   buf_a_.assign(width, 0.0f);
   buf_b_.assign(width, 0.0f);
 }
@@ -73,20 +121,23 @@ void Mlp::evaluate(const float* input, float* output) const noexcept {
     const Layer& L = layers_[l];
     const bool last = (l + 1 == n);
     float* y = last ? output : ((l % 2 == 0) ? buf_a_.data() : buf_b_.data());
-    const float* w = L.weight.data();
-    for (std::size_t o = 0; o < L.out; ++o) {
-      double acc = L.bias[o];
-      const float* row = w + o * L.in;
-      for (std::size_t k = 0; k < L.in; ++k) acc += static_cast<double>(row[k]) * x[k];
-      float v = static_cast<float>(acc);
-      if (!last) {
-        switch (activation_) {
-          case Activation::ELU: v = v > 0.0f ? v : std::expm1(v); break;
-          case Activation::RELU: v = v > 0.0f ? v : 0.0f; break;
-          case Activation::TANH: v = std::tanh(v); break;
-        }
+    // y = b + sum_k x[k] * W[:, k]: the inner loop runs over contiguous outputs
+    // with independent sums, so the compiler vectorizes it without reordering
+    // any floating-point sum (no -ffast-math needed).
+    double* acc = acc_.data();
+    std::copy(L.bias.begin(), L.bias.end(), acc);
+    accumulate_columns(L.weight_t.data(), x, L.in, L.out, acc);
+    round_to_float(acc, L.out, y);
+    if (!last) {
+      switch (activation_) {
+        case Activation::ELU: elu_in_place(y, L.out); break;
+        case Activation::RELU:
+          for (std::size_t o = 0; o < L.out; ++o) y[o] = y[o] > 0.0f ? y[o] : 0.0f;
+          break;
+        case Activation::TANH:
+          for (std::size_t o = 0; o < L.out; ++o) y[o] = std::tanh(y[o]);
+          break;
       }
-      y[o] = v;
     }
     x = y;
   }

@@ -11,6 +11,38 @@ namespace simreal_rt {
 
 using detail::all_finite;
 
+namespace {
+
+struct KnownTerm {
+  const char* name;
+  std::size_t width;  // 0 = number of policy joints
+};
+// Same order as ObservationBuilder::Kind.
+constexpr KnownTerm kKnownTerms[] = {
+    {"base_ang_vel", 3}, {"projected_gravity", 3}, {"velocity_command", 3}, {"joint_pos_rel", 0},
+    {"joint_vel", 0},    {"last_action", 0},       {"target_pose", 7},
+};
+
+const KnownTerm* find_term(const std::string& name) {
+  for (const KnownTerm& k : kKnownTerms)
+    if (name == k.name) return &k;
+  return nullptr;
+}
+
+}  // namespace
+
+long observation_term_width(const std::string& name, std::size_t num_joints) {
+  const KnownTerm* k = find_term(name);
+  if (k == nullptr) return -1;
+  return static_cast<long>(k->width ? k->width : num_joints);
+}
+
+std::string known_observation_terms() {
+  std::string names;
+  for (const KnownTerm& k : kKnownTerms) names += (names.empty() ? "" : ", ") + std::string(k.name);
+  return names;
+}
+
 ObservationBuilder::ObservationBuilder(const ObservationConfig& config,
                                        const std::vector<std::string>& driver_joint_names) {
   const std::size_t n = config.policy_joint_names.size();
@@ -42,30 +74,14 @@ ObservationBuilder::ObservationBuilder(const ObservationConfig& config,
   num_driver_joints_ = driver_joint_names.size();
   default_pos_ = config.default_joint_pos;
 
-  struct Known {
-    const char* name;
-    Kind kind;
-    std::size_t width;  // 0 = n
-  };
-  const Known known[] = {
-      {"base_ang_vel", Kind::BASE_ANG_VEL, 3},     {"projected_gravity", Kind::PROJECTED_GRAVITY, 3},
-      {"velocity_command", Kind::VELOCITY_COMMAND, 3}, {"joint_pos_rel", Kind::JOINT_POS_REL, 0},
-      {"joint_vel", Kind::JOINT_VEL, 0},           {"last_action", Kind::LAST_ACTION, 0},
-      {"target_pose", Kind::TARGET_POSE, 7},
-  };
   for (const ObservationTerm& t : config.terms) {
-    const Known* k = nullptr;
-    for (const Known& c : known)
-      if (t.name == c.name) k = &c;
-    if (k == nullptr) {
-      std::string names;
-      for (const Known& c : known) names += (names.empty() ? "" : ", ") + std::string(c.name);
-      throw std::invalid_argument("unknown observation term '" + t.name + "'; known terms: " + names);
-    }
+    const KnownTerm* k = find_term(t.name);
+    if (k == nullptr)
+      throw std::invalid_argument("unknown observation term '" + t.name + "'; known terms: " + known_observation_terms());
     if (!std::isfinite(t.scale)) throw std::invalid_argument("observation term '" + t.name + "': scale is not finite");
     if (std::isnan(t.clip) || t.clip < 0.0)
       throw std::invalid_argument("observation term '" + t.name + "': clip must be >= 0");
-    terms_.push_back({k->kind, t.scale, t.clip});
+    terms_.push_back({static_cast<Kind>(k - kKnownTerms), t.scale, t.clip});
     frame_dim_ += k->width ? k->width : n;
   }
   history_ = static_cast<std::size_t>(config.history);

@@ -12,8 +12,9 @@ enum class Activation { ELU, RELU, TANH };  // ELU uses alpha = 1
 
 // Layers come from tensors layers.{i}.weight [out, in] and layers.{i}.bias
 // [out], i = 0..L-1 (consecutive, L >= 1, shapes chain). The activation is
-// applied after every layer except the last. Weights are float; dot products
-// are accumulated in double and rounded to float per neuron.
+// applied after every layer except the last. Weights and activations are float;
+// each layer's sums are accumulated in double and rounded once per neuron.
+// Weights are stored transposed so the per-layer loops vectorize.
 class Mlp {
  public:
   // Throws BundleError naming the offending tensor.
@@ -31,7 +32,7 @@ class Mlp {
  private:
   struct Layer {
     std::size_t in = 0, out = 0;
-    std::vector<float> weight;  // row-major [out, in]
+    std::vector<float> weight_t;  // transposed: row-major [in, out]
     std::vector<float> bias;    // [out]
   };
   std::vector<Layer> layers_;
@@ -40,6 +41,7 @@ class Mlp {
   // evaluate() can be const; an Mlp must therefore not be evaluated from two
   // threads at once.
   mutable std::vector<float> buf_a_, buf_b_;
+  mutable std::vector<double> acc_;  // one layer's sums, widest layer
 };
 
 }  // namespace simreal_rt

@@ -12,6 +12,11 @@ namespace simreal_rt {
 // velocity_command (3), joint_pos_rel (n), joint_vel (n), last_action (n),
 // target_pose (7); n = number of policy joints.
 // Each value is clamp(raw * scale, -clip, clip).
+// Width of a term for num_joints policy joints; -1 if the name is unknown.
+long observation_term_width(const std::string& name, std::size_t num_joints);
+// "base_ang_vel, projected_gravity, ..." for error messages.
+std::string known_observation_terms();
+
 struct ObservationTerm {
   std::string name;
   double scale = 1.0;

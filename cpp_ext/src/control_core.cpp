@@ -1,0 +1,157 @@
+#include "simreal_rt/control_core.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+#include "finite.hpp"
+
+namespace simreal_rt {
+
+namespace {
+
+ObservationConfig observation_config(const BundleSpec& spec) {
+  ObservationConfig c;
+  c.policy_joint_names = spec.joint_names;
+  c.default_joint_pos = spec.default_joint_pos;
+  c.terms = spec.observation_terms;
+  c.history = spec.observation_history;
+  return c;
+}
+
+ActionConfig action_config(const BundleSpec& spec) {
+  ActionConfig c;
+  c.default_pos = spec.default_joint_pos;
+  c.lower = spec.safety.joint_pos_lower_rad;
+  c.upper = spec.safety.joint_pos_upper_rad;
+  c.kp = spec.kp;
+  c.kd = spec.kd;
+  c.torque_limit = spec.safety.torque_limit_nm;
+  c.scale = spec.action_scale;
+  c.clip = spec.action_clip;
+  return c;
+}
+
+std::vector<double> sit_pose(const BundleSpec& spec, const std::map<std::string, double>& by_name) {
+  if (by_name.empty()) return spec.default_joint_pos;
+  std::vector<double> pose;
+  for (const std::string& joint : spec.joint_names) {
+    const auto it = by_name.find(joint);
+    if (it == by_name.end()) throw std::invalid_argument("sit_joint_pos: missing joint '" + joint + "'");
+    pose.push_back(it->second);
+  }
+  for (const auto& [joint, value] : by_name)
+    if (std::find(spec.joint_names.begin(), spec.joint_names.end(), joint) == spec.joint_names.end())
+      throw std::invalid_argument("sit_joint_pos: joint '" + joint + "' is not in the bundle's joint_names");
+  return pose;
+}
+
+ControllerConfig controller_config(const BundleSpec& spec, const CoreOptions& o) {
+  ControllerConfig c;
+  c.num_joints = static_cast<int>(spec.num_joints());
+  c.default_pos = spec.default_joint_pos;
+  c.sit_pos = sit_pose(spec, o.sit_joint_pos);
+  c.standing_kp = spec.safety.standing_kp;
+  c.standing_kd = spec.safety.standing_kd;
+  c.policy_kp = spec.kp;
+  c.policy_kd = spec.kd;
+  c.damping_kd = spec.safety.damping_kd;
+  c.state_timeout_s = spec.safety.state_timeout_s;
+  c.tilt_limit_rad = spec.safety.tilt_limit_rad;
+  c.stand_up_duration_s = o.stand_up_duration_s;
+  c.sit_down_duration_s = o.sit_down_duration_s;
+  c.max_target_step_rad = o.max_target_step_rad;
+  c.inference_budget_s = o.inference_budget_s > 0.0 ? o.inference_budget_s : 0.5 * spec.control_dt_s;
+  return c;
+}
+
+// Angle between the body's z axis and "up", from a (w, x, y, z) quaternion;
+// NaN for a missing, non-finite or zero quaternion (the controller treats NaN as a fault).
+double tilt_from_quaternion(const double* q) noexcept {
+  if (!detail::all_finite(q, 4)) return std::nan("");
+  const double norm2 = q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3];
+  if (!(norm2 > 0.0)) return std::nan("");
+  // z component of the body z axis in the world frame: 1 - 2 (x^2 + y^2) for a unit quaternion
+  const double up = 1.0 - 2.0 * (q[1] * q[1] + q[2] * q[2]) / norm2;
+  return std::acos(std::clamp(up, -1.0, 1.0));
+}
+
+}  // namespace
+
+ControlCore::ControlCore(Bundle bundle, const std::vector<std::string>& driver_joint_names, const CoreOptions& options)
+    : bundle_(std::move(bundle)),
+      observation_(observation_config(bundle_.spec), driver_joint_names),
+      action_(action_config(bundle_.spec)),
+      controller_(controller_config(bundle_.spec, options)) {
+  if (!bundle_.policy) throw std::invalid_argument("ControlCore needs a loaded policy");
+  for (const std::string& joint : bundle_.spec.joint_names)
+    policy_to_driver_.push_back(static_cast<std::size_t>(
+        std::find(driver_joint_names.begin(), driver_joint_names.end(), joint) - driver_joint_names.begin()));
+  const std::size_t n = num_joints();
+  observation_buf_.assign(observation_.size(), 0.0f);
+  action_buf_.assign(bundle_.policy->output_dim(), 0.0f);
+  joint_pos_.assign(n, 0.0);
+  joint_vel_.assign(n, 0.0);
+  policy_targets_.assign(n, 0.0);
+}
+
+bool ControlCore::run_policy(const Sensors& s) noexcept {
+  ObservationBuilder::Inputs in;
+  in.imu_quat_wxyz = s.imu_quat_wxyz;
+  in.imu_ang_vel = s.imu_ang_vel;
+  in.velocity_command = s.velocity_command;
+  in.joint_pos_driver = s.joint_pos;
+  in.joint_vel_driver = s.joint_vel;
+  in.last_action = action_.last_action();
+  in.target_pose = s.target_pose;
+  return observation_.build(in, observation_buf_.data());
+}
+
+CoreOutput ControlCore::tick(const Sensors& s) noexcept {
+  const std::size_t n = num_joints();
+  const bool joints_present = s.joint_pos != nullptr && s.joint_vel != nullptr;
+  for (std::size_t i = 0; i < n && joints_present; ++i) {
+    joint_pos_[i] = s.joint_pos[policy_to_driver_[i]];
+    joint_vel_[i] = s.joint_vel[policy_to_driver_[i]];
+  }
+  have_joints_ = have_joints_ || joints_present;
+  const double nan = std::nan("");
+  if (!joints_present) std::fill(joint_pos_.begin(), joint_pos_.end(), nan);  // a missing reading is a fault
+
+  TickInput in;
+  in.time_s = s.time_s;
+  in.last_joint_state_s = s.joint_state_stamp_s;
+  in.last_imu_s = s.imu_stamp_s;
+  in.joint_pos = joint_pos_.data();
+  in.estop = s.estop;
+  in.tilt_rad = tilt_from_quaternion(s.imu_quat_wxyz);
+  bool policy_ran = false;
+  if (controller_.state() == State::POLICY) {
+    const auto start = std::chrono::steady_clock::now();
+    in.observation_finite = run_policy(s);
+    if (in.observation_finite) {
+      bundle_.policy->evaluate(observation_buf_.data(), action_buf_.data());
+      in.action_finite = action_.process(action_buf_.data(), joint_pos_.data(), joint_vel_.data(), policy_targets_.data());
+      policy_ran = true;
+    }
+    in.policy_targets = policy_targets_.data();
+    inference_time_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    in.inference_time_s = inference_time_s_;
+  }
+  const Command c = controller_.tick(in);
+  return CoreOutput{c.state,  controller_.active_fault(), controller_.damping_cause(), c.target_pos, c.kp, c.kd,
+                    policy_ran, policy_ran ? inference_time_s_ : 0.0,  in.tilt_rad};
+}
+
+Result ControlCore::request(Request r, double time_s) noexcept {
+  const Result result = controller_.request(r, time_s, have_joints_ ? joint_pos_.data() : nullptr);
+  if (result.accepted && r == Request::START_POLICY) {
+    observation_.reset();
+    action_.reset();
+    bundle_.policy->reset();
+  }
+  return result;
+}
+
+}  // namespace simreal_rt
