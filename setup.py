@@ -49,7 +49,7 @@ setup(
         "onnx==1.23.2",
         "onnxruntime==1.31.1",
     ],
-    extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.5"]},
+    extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.5", "atheris==3.0.0"]},
     entry_points={"console_scripts": ["simreal=simreal.cli:main"]},
     ext_modules=[simreal_rt],
     cmdclass={"build_ext": build_ext},

@@ -22,6 +22,9 @@ DEPLOY_YAML = "deploy.yaml"
 WEIGHTS = "policy.safetensors"
 ONNX = "policy.onnx"
 ACTIVATIONS = ("elu", "relu", "tanh")
+NETWORK_TYPES = ("mlp", "gru")
+NETWORK_FIELDS = ("type", "input_dim", "output_dim", "hidden_sizes", "activation")
+GRU_FIELDS = ("rnn_hidden_dim", "rnn_num_layers")
 REQUIRED = (
     "format_version",
     "robot",
@@ -113,34 +116,81 @@ def validate_spec(spec: Any, where: Path) -> None:
         width += expected
     if not isinstance(observation["history"], int) or observation["history"] < 1:
         raise BundleError(f"{where}: observation.history must be a positive integer")
-    network = _mapping(
-        spec["network"], "network", where, ("type", "input_dim", "output_dim", "hidden_sizes", "activation")
-    )
-    if network["type"] != "mlp":
-        raise BundleError(f"{where}: network.type {network['type']!r} is not supported (mlp)")
-    if network["activation"] not in ACTIVATIONS:
-        raise BundleError(f"{where}: network.activation {network['activation']!r} is not one of {ACTIVATIONS}")
-    if network["input_dim"] != width * observation["history"]:
-        raise BundleError(f"{where}: network.input_dim {network['input_dim']} != observation width {width} x history")
-    if network["output_dim"] != len(joints):
-        raise BundleError(f"{where}: network.output_dim {network['output_dim']} != {len(joints)} joints")
+    _check_network(spec["network"], width * observation["history"], len(joints), where)
     safety = _mapping(spec["safety"], "safety", where, SAFETY_FIELDS)
     for field in PER_JOINT_SAFETY:
         _by_joint(safety[field], joints, f"safety.{field}", where)
     _mapping(spec["provenance"], "provenance", where, ("task", "run", "iteration", "git_commit", "date"))
 
 
-def _check_weights(tensors: dict, spec: dict, where: Path) -> None:
-    network = spec["network"]
-    sizes = [network["input_dim"], *network["hidden_sizes"], network["output_dim"]]
+def _check_network(value: Any, observation_width: int, num_joints: int, where: Path) -> None:
+    """network: type mlp|gru, sizes that fit the observation and joints, and the gru fields for a GRU."""
+    network = _mapping(value, "network", where, NETWORK_FIELDS)
+    if network["type"] not in NETWORK_TYPES:
+        raise BundleError(f"{where}: network.type {network['type']!r} is not supported {NETWORK_TYPES}")
+    if network["activation"] not in ACTIVATIONS:
+        raise BundleError(f"{where}: network.activation {network['activation']!r} is not one of {ACTIVATIONS}")
+    for field in ("input_dim", "output_dim"):
+        if not _positive_int(network[field]):
+            raise BundleError(f"{where}: network.{field} must be a positive integer, got {network[field]!r}")
+    hidden = network["hidden_sizes"]
+    if not isinstance(hidden, list) or not all(_positive_int(size) for size in hidden):
+        raise BundleError(f"{where}: network.hidden_sizes must be a list of positive integers, got {hidden!r}")
+    if network["input_dim"] != observation_width:
+        raise BundleError(
+            f"{where}: network.input_dim {network['input_dim']} != observation width x history {observation_width}"
+        )
+    if network["output_dim"] != num_joints:
+        raise BundleError(f"{where}: network.output_dim {network['output_dim']} != {num_joints} joints")
+    if network["type"] == "gru":
+        _mapping(network, "network", where, GRU_FIELDS)
+        for field in GRU_FIELDS:
+            if not _positive_int(network[field]):
+                raise BundleError(f"{where}: network.{field} must be a positive integer, got {network[field]!r}")
+
+
+def _expected_tensors(network: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Every tensor the network needs: name -> (shape, the deploy.yaml fields that set it, with their values)."""
+
+    def fields(*names: str) -> str:
+        return ", ".join(f"network.{name} {network[name]}" for name in names)
+
+    expected: dict[str, tuple[tuple[int, ...], str]] = {}
+    head_in, head_source = network["input_dim"], "input_dim"
+    if network["type"] == "gru":
+        hidden = network["rnn_hidden_dim"]
+        recurrent = fields("rnn_hidden_dim", "rnn_num_layers")
+        for layer in range(network["rnn_num_layers"]):
+            fan_in = network["input_dim"] if layer == 0 else hidden
+            input_why = fields("input_dim", "rnn_hidden_dim", "rnn_num_layers") if layer == 0 else recurrent
+            expected[f"gru.{layer}.weight_ih"] = ((3 * hidden, fan_in), input_why)
+            expected[f"gru.{layer}.weight_hh"] = ((3 * hidden, hidden), recurrent)
+            expected[f"gru.{layer}.bias_ih"] = ((3 * hidden,), recurrent)
+            expected[f"gru.{layer}.bias_hh"] = ((3 * hidden,), recurrent)
+        head_in, head_source = hidden, "rnn_hidden_dim"
+    sizes = [head_in, *network["hidden_sizes"], network["output_dim"]]
+    why = fields(head_source, "hidden_sizes", "output_dim")
     for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
-        for name, shape in ((f"layers.{layer}.weight", (fan_out, fan_in)), (f"layers.{layer}.bias", (fan_out,))):
-            if name not in tensors:
-                raise BundleError(f"{where}: {WEIGHTS} lacks tensor '{name}'")
-            if tuple(tensors[name].shape) != shape or tensors[name].dtype.name != "float32":
-                raise BundleError(
-                    f"{where}: {WEIGHTS} tensor '{name}' is {tensors[name].shape}, expected {shape} float32"
-                )
+        expected[f"layers.{layer}.weight"] = ((fan_out, fan_in), why)
+        expected[f"layers.{layer}.bias"] = ((fan_out,), why)
+    return expected
+
+
+def _check_weights(tensors: dict, spec: dict, where: Path) -> None:
+    """Exactly the tensors deploy.yaml's network describes, each of its shape, float32."""
+    expected = _expected_tensors(spec["network"])
+    for name, (shape, why) in expected.items():
+        if name not in tensors:
+            raise BundleError(f"{where}: {WEIGHTS} lacks tensor '{name}' (needed by {why})")
+        if tuple(tensors[name].shape) != shape or tensors[name].dtype.name != "float32":
+            raise BundleError(
+                f"{where}: {WEIGHTS} tensor '{name}' is {tensors[name].shape} {tensors[name].dtype.name}, "
+                f"expected {shape} float32 ({why})"
+            )
+    # a runtime that reads every layers.* / gru.* present would run another network than deploy.yaml states
+    extra = sorted(set(tensors) - set(expected))
+    if extra:
+        raise BundleError(f"{where}: {WEIGHTS} holds tensor(s) {extra} that deploy.yaml's network does not describe")
 
 
 def _mapping(value: Any, field: str, where: Path, keys: tuple[str, ...]) -> dict:
@@ -159,6 +209,10 @@ def _by_joint(value: Any, joints: list[str], field: str, where: Path) -> None:
     extra = sorted(set(value) - set(joints))
     if absent or extra:
         raise BundleError(f"{where}: {field}: missing {absent or 'none'}, not in joint_names {extra or 'none'}")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _positive(value: Any) -> bool:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sim.config_io import ConfigError
+
+RNN_TYPES = ("none", "gru")
+
 
 @dataclass
 class PPOConfig:
@@ -23,6 +27,10 @@ class PPOConfig:
     critic_hidden_dims: list[int] = field(default_factory=lambda: [256, 128, 128])
     activation: str = "elu"
     init_noise_std: float = 1.0
+    # "gru": a GRU (one step per control tick) in front of the actor MLP; the critic stays an MLP
+    actor_rnn_type: str = "none"
+    actor_rnn_hidden_dim: int = 128
+    actor_rnn_num_layers: int = 1
 
 
 @dataclass
@@ -33,9 +41,25 @@ class TrainConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
 
+def check_actor_rnn(ppo: PPOConfig) -> None:
+    """Raise ConfigError naming the field when the actor's recurrent settings are unusable."""
+    if ppo.actor_rnn_type not in RNN_TYPES:
+        raise ConfigError(f"train.ppo.actor_rnn_type {ppo.actor_rnn_type!r} is not one of {RNN_TYPES}")
+    if ppo.actor_rnn_type == "none":
+        return
+    for name in ("actor_rnn_hidden_dim", "actor_rnn_num_layers"):
+        value = getattr(ppo, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"train.ppo.{name} must be a positive integer, got {value!r}")
+    if not ppo.actor_hidden_dims:
+        # rsl_rl's MLP head needs at least one hidden layer
+        raise ConfigError("train.ppo.actor_hidden_dims must not be empty for a recurrent actor")
+
+
 def rsl_rl_config(cfg: TrainConfig, run_name: str) -> dict:
     """The train_cfg dict rsl_rl 5.5's OnPolicyRunner expects."""
     ppo = cfg.ppo
+    check_actor_rnn(ppo)
 
     def model(hidden_dims: list[int], with_distribution: bool) -> dict:
         spec = {
@@ -73,6 +97,19 @@ def rsl_rl_config(cfg: TrainConfig, run_name: str) -> dict:
             "schedule": ppo.schedule,
             "desired_kl": ppo.desired_kl,
         },
-        "actor": model(ppo.actor_hidden_dims, with_distribution=True),
+        "actor": _actor_spec(ppo, model(ppo.actor_hidden_dims, with_distribution=True)),
         "critic": model(ppo.critic_hidden_dims, with_distribution=False),
+    }
+
+
+def _actor_spec(ppo: PPOConfig, mlp_spec: dict) -> dict:
+    """The MLP actor as is, or rsl_rl's RNNModel: the same normalizer, head and distribution behind a GRU."""
+    if ppo.actor_rnn_type == "none":
+        return mlp_spec
+    return {
+        **mlp_spec,
+        "class_name": "RNNModel",
+        "rnn_type": ppo.actor_rnn_type,
+        "rnn_hidden_dim": ppo.actor_rnn_hidden_dim,
+        "rnn_num_layers": ppo.actor_rnn_num_layers,
     }

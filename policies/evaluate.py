@@ -30,7 +30,8 @@ def evaluate_run(run_dir: Path, iteration: int | None, episodes: int, dynamics: 
     steps = np.zeros(episodes)
     observations = env.get_observations()
     for _ in tqdm(range(env.max_episode_length + 1), desc=f"eval ({dynamics})", unit="step", mininterval=2.0):
-        observations, _, _, _ = env.step(policy(observations))
+        observations, _, dones, _ = env.step(policy(observations))
+        policy.reset(dones)  # a recurrent actor starts each new episode from a zero hidden state
         finished = env.finished_episodes
         first = ~done[finished["ids"]]
         ids = finished["ids"][first]

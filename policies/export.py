@@ -1,7 +1,8 @@
 """`simreal export`: a trained run to a self-describing deploy bundle (DESIGN.md §4).
 
-The observation normalizer is folded into the first layer, so the bundle's
-network maps the raw (scaled, clipped) observation straight to the action.
+The observation normalizer is folded into the first layer (an MLP's layers.0,
+a GRU's gru.0.weight_ih / bias_ih), so the bundle's network maps the raw
+(scaled, clipped) observation straight to the action.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import datetime
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,21 +34,56 @@ class SafetyDefaults:
 
 def folded_layers(policy: LoadedPolicy) -> list[torch.nn.Linear]:
     """The actor's linear layers with the observation normalizer folded into the first one."""
-    actor = policy.actor
-    linears = [module for module in actor.mlp if isinstance(module, torch.nn.Linear)]
+    layers = head_layers(policy)
+    fold = _normalizer_fold(policy.actor)
+    if fold is None:
+        return layers
+    mean, inv_std = fold
+    first = layers[0]
+    with torch.no_grad():
+        weight = first.weight.double()
+        bias = first.bias.double()
+        first.weight.copy_((weight * inv_std).float())
+        first.bias.copy_((bias - weight @ (mean * inv_std)).float())
+    return layers
+
+
+def head_layers(policy: LoadedPolicy) -> list[torch.nn.Linear]:
+    """Copies of the actor's MLP linear layers, unchanged."""
+    linears = [module for module in policy.actor.mlp if isinstance(module, torch.nn.Linear)]
     layers = [torch.nn.Linear(m.in_features, m.out_features) for m in linears]
     for source, target in zip(linears, layers, strict=True):
         target.load_state_dict(source.state_dict())
+    return layers
+
+
+def folded_gru(policy: LoadedPolicy) -> torch.nn.GRU:
+    """A copy of a recurrent actor's GRU with the observation normalizer folded into weight_ih_l0 / bias_ih_l0.
+
+    The input enters every gate (r, z, n) only through W_ih x + b_ih, outside the
+    reset gate's product, so an affine map of x folds into that term exactly.
+    """
+    source: torch.nn.GRU = policy.actor.rnn.rnn
+    gru = torch.nn.GRU(source.input_size, source.hidden_size, source.num_layers)
+    gru.load_state_dict(source.state_dict())
+    fold = _normalizer_fold(policy.actor)
+    if fold is not None:
+        mean, inv_std = fold
+        with torch.no_grad():
+            weight = source.weight_ih_l0.double()
+            gru.weight_ih_l0.copy_((weight * inv_std).float())
+            gru.bias_ih_l0.copy_((source.bias_ih_l0.double() - weight @ (mean * inv_std)).float())
+    return gru.eval()
+
+
+def _normalizer_fold(actor: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(mean, 1 / (std + eps)) in float64 of the actor's observation normalizer, None without one."""
     normalizer = actor.obs_normalizer
     if isinstance(normalizer, torch.nn.Identity):
-        return layers
-    with torch.no_grad():
-        mean = normalizer._mean.squeeze(0).double()
-        inv_std = 1.0 / (normalizer._std.squeeze(0).double() + normalizer.eps)
-        weight = linears[0].weight.double()
-        layers[0].weight.copy_((weight * inv_std).float())
-        layers[0].bias.copy_((linears[0].bias.double() - weight @ (mean * inv_std)).float())
-    return layers
+        return None
+    mean = normalizer._mean.squeeze(0).double()
+    inv_std = 1.0 / (normalizer._std.squeeze(0).double() + normalizer.eps)
+    return mean, inv_std
 
 
 def folded_network(layers: list[torch.nn.Linear], activation: str) -> torch.nn.Sequential:
@@ -59,6 +96,24 @@ def folded_network(layers: list[torch.nn.Linear], activation: str) -> torch.nn.S
     return torch.nn.Sequential(*modules).eval()
 
 
+class FoldedGruPolicy(torch.nn.Module):
+    """One control tick of a GRU bundle: (obs [B, in], h_in [L, B, H]) -> (actions [B, out], h_out [L, B, H])."""
+
+    def __init__(self, gru: torch.nn.GRU, head: torch.nn.Sequential) -> None:
+        super().__init__()
+        self.gru = gru
+        self.head = head
+
+    def forward(self, obs: torch.Tensor, h_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, h_out = self.gru(obs.unsqueeze(0), h_in)
+        return self.head(out.squeeze(0)), h_out
+
+
+def folded_gru_network(policy: LoadedPolicy, activation: str) -> FoldedGruPolicy:
+    """The bundle's GRU policy in torch: folded GRU, then the MLP head."""
+    return FoldedGruPolicy(folded_gru(policy), folded_network(head_layers(policy), activation)).eval()
+
+
 def export_run(run_dir: Path, iteration: int | None, out: Path, safety: SafetyDefaults | None = None) -> Path:
     """Write deploy.yaml, policy.safetensors and policy.onnx into `out` (replaced atomically)."""
     safety = safety or SafetyDefaults()
@@ -67,21 +122,29 @@ def export_run(run_dir: Path, iteration: int | None, out: Path, safety: SafetyDe
     config = policy.config
     spec = env.spec
     activation = config.train.ppo.activation
-    layers = folded_layers(policy)
-    network = folded_network(layers, activation)
+    if policy.is_recurrent:
+        gru = folded_gru(policy)
+        layers = head_layers(policy)
+        tensors = {**_gru_tensors(gru), **_layer_tensors(layers)}
+        network_spec = _gru_network_spec(gru, layers, activation)
+        metadata = {"format": "simreal-gru"}
+    else:
+        layers = folded_layers(policy)
+        tensors = _layer_tensors(layers)
+        network_spec = _mlp_network_spec(layers, activation)
+        metadata = {"format": "simreal-mlp"}
 
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
     try:
-        tensors = {}
-        for index, layer in enumerate(layers):
-            tensors[f"layers.{index}.weight"] = layer.weight.detach().numpy().astype(np.float32)
-            tensors[f"layers.{index}.bias"] = layer.bias.detach().numpy().astype(np.float32)
-        save_file(tensors, str(staging / WEIGHTS), metadata={"format": "simreal-mlp"})
-        deploy = _deploy_spec(env, spec, config, policy, layers, activation, safety, run_dir)
+        save_file(tensors, str(staging / WEIGHTS), metadata=metadata)
+        deploy = _deploy_spec(env, spec, config, policy, network_spec, safety, run_dir)
         deploy["sha256"] = sha256_of(staging / WEIGHTS)
         text = yaml.safe_dump(deploy, sort_keys=False)
         (staging / DEPLOY_YAML).write_text(text)
-        _export_onnx(network, layers[0].in_features, staging / ONNX, text)
+        if policy.is_recurrent:
+            _export_gru_onnx(FoldedGruPolicy(gru, folded_network(layers, activation)).eval(), staging / ONNX, text)
+        else:
+            _export_onnx(folded_network(layers, activation), layers[0].in_features, staging / ONNX, text)
         load_bundle(staging)  # never ship a bundle our own validator refuses
         staging.chmod(0o755)
         for path in staging.iterdir():
@@ -96,9 +159,49 @@ def export_run(run_dir: Path, iteration: int | None, out: Path, safety: SafetyDe
     return out
 
 
-def _deploy_spec(
-    env, spec, config, policy: LoadedPolicy, layers, activation: str, safety: SafetyDefaults, run_dir: Path
-) -> dict:
+def _layer_tensors(layers: list[torch.nn.Linear]) -> dict[str, np.ndarray]:
+    tensors = {}
+    for index, layer in enumerate(layers):
+        tensors[f"layers.{index}.weight"] = layer.weight.detach().numpy().astype(np.float32)
+        tensors[f"layers.{index}.bias"] = layer.bias.detach().numpy().astype(np.float32)
+    return tensors
+
+
+def _gru_tensors(gru: torch.nn.GRU) -> dict[str, np.ndarray]:
+    """gru.{l}.{weight_ih,weight_hh,bias_ih,bias_hh}: torch's weight_ih_l{l} etc., gate rows r, z, n."""
+    tensors = {}
+    for layer in range(gru.num_layers):
+        for field in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            value = getattr(gru, f"{field}_l{layer}")
+            tensors[f"gru.{layer}.{field}"] = value.detach().numpy().astype(np.float32)
+    return tensors
+
+
+def _mlp_network_spec(layers: list[torch.nn.Linear], activation: str) -> dict:
+    return {
+        "type": "mlp",
+        "input_dim": layers[0].in_features,
+        "output_dim": layers[-1].out_features,
+        "hidden_sizes": [layer.out_features for layer in layers[:-1]],
+        "activation": activation,
+        "normalizer": "folded into layers.0",
+    }
+
+
+def _gru_network_spec(gru: torch.nn.GRU, layers: list[torch.nn.Linear], activation: str) -> dict:
+    return {
+        "type": "gru",
+        "input_dim": gru.input_size,
+        "output_dim": layers[-1].out_features,
+        "hidden_sizes": [layer.out_features for layer in layers[:-1]],
+        "activation": activation,
+        "rnn_hidden_dim": gru.hidden_size,
+        "rnn_num_layers": gru.num_layers,
+        "normalizer": "folded into gru.0.weight_ih",
+    }
+
+
+def _deploy_spec(env, spec, config, policy: LoadedPolicy, network: dict, safety: SafetyDefaults, run_dir: Path) -> dict:
     names = list(spec.joint_names)
     run = yaml.safe_load((run_dir / "run.yaml").read_text()) if (run_dir / "run.yaml").is_file() else {}
 
@@ -122,14 +225,7 @@ def _deploy_spec(
             ],
             "history": config.env.observations.history,
         },
-        "network": {
-            "type": "mlp",
-            "input_dim": layers[0].in_features,
-            "output_dim": layers[-1].out_features,
-            "hidden_sizes": [layer.out_features for layer in layers[:-1]],
-            "activation": activation,
-            "normalizer": "folded into layers.0",
-        },
+        "network": network,
         "safety": {
             "joint_pos_limits_rad": limits,
             "velocity_limit_rad_s": by_joint(spec.velocity_limit),
@@ -154,8 +250,6 @@ def _deploy_spec(
 
 
 def _export_onnx(network: torch.nn.Sequential, input_dim: int, path: Path, deploy_yaml: str) -> None:
-    import onnx
-
     example = torch.zeros(1, input_dim)
     torch.onnx.export(
         network,
@@ -168,6 +262,33 @@ def _export_onnx(network: torch.nn.Sequential, input_dim: int, path: Path, deplo
         dynamo=True,
         verbose=False,
     )
+    _finish_onnx(path, deploy_yaml)
+
+
+def _export_gru_onnx(network: FoldedGruPolicy, path: Path, deploy_yaml: str) -> None:
+    """One control tick with the hidden state passed in and out: batch 1, as on the robot."""
+    gru = network.gru
+    example = (torch.zeros(1, gru.input_size), torch.zeros(gru.num_layers, 1, gru.hidden_size))
+    with warnings.catch_warnings():
+        # nn.GRU re-caches its _flat_weights while being traced; the exported weights are the module's own
+        warnings.filterwarnings("ignore", message="The tensor attributes self.gru._flat_weights", category=UserWarning)
+        torch.onnx.export(
+            network,
+            example,
+            str(path),
+            input_names=["obs", "h_in"],
+            output_names=["actions", "h_out"],
+            opset_version=18,
+            dynamo=True,
+            verbose=False,
+        )
+    _finish_onnx(path, deploy_yaml)
+
+
+def _finish_onnx(path: Path, deploy_yaml: str) -> None:
+    """Attach deploy.yaml as metadata_props['deploy_yaml'] and make the model one self-contained file."""
+    import onnx
+
     model = onnx.load(str(path))  # pulls in the weights the exporter may have written beside it
     entry = model.metadata_props.add()
     entry.key, entry.value = "deploy_yaml", deploy_yaml

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from rsl_rl.models import MLPModel
+from rsl_rl.models import MLPModel, RNNModel
 
 from policies.config import rsl_rl_config
 from policies.rsl_rl_env import as_tensordict
@@ -19,12 +19,27 @@ class LoadedPolicy:
     config: RunConfig
     checkpoint: Path
     iteration: int
-    actor: MLPModel
+    actor: MLPModel  # an RNNModel (a subclass) for a recurrent actor
+
+    @property
+    def is_recurrent(self) -> bool:
+        return bool(self.actor.is_recurrent)
 
     @torch.no_grad()
     def __call__(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Deterministic actions (the distribution mean)."""
+        """Deterministic actions (the distribution mean); a recurrent actor advances its hidden state."""
         return self.actor(as_tensordict(observations))
+
+    def reset(self, dones: torch.Tensor | None = None) -> None:
+        """Zero the hidden state of the environments whose episode ended (all when `dones` is None).
+
+        Call it after every env.step with the step's dones, as rsl_rl does in training:
+        the observations returned for a done env already belong to its next episode.
+        """
+        if dones is None:
+            self.actor.reset()
+        else:
+            self.actor.reset(torch.as_tensor(dones).flatten().bool())
 
 
 def open_run(
@@ -52,8 +67,8 @@ def _load_actor(
     path = find_checkpoint(run_dir, iteration)
     content = load_checkpoint(path)
     actor_cfg = dict(rsl_rl_config(config.train, run_dir.name)["actor"])
-    actor_cfg.pop("class_name")
-    actor = MLPModel(as_tensordict(observations), {"actor": ["policy"]}, "actor", num_actions, **actor_cfg)
+    model_class = {"MLPModel": MLPModel, "RNNModel": RNNModel}[actor_cfg.pop("class_name")]
+    actor = model_class(as_tensordict(observations), {"actor": ["policy"]}, "actor", num_actions, **actor_cfg)
     try:
         actor.load_state_dict(content["actor_state_dict"])
     except (KeyError, RuntimeError) as error:

@@ -59,7 +59,8 @@ def play_run(
     data = mujoco.MjData(model)
     for step in tqdm(range(int(seconds * fps)), desc="render", unit="frame", mininterval=2.0):
         env.set_velocity_command(command_at(step * env.step_dt, fixed_vx))
-        observations, _, _, _ = env.step(policy(observations))
+        observations, _, dones, _ = env.step(policy(observations))
+        policy.reset(dones)  # a recurrent actor starts each new episode from a zero hidden state
         env.batch.get_data(0, data)
         mujoco.mj_forward(model, data)
         renderer.update_scene(data, camera="track", scene_option=scene_option)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from policies.config import TrainConfig, rsl_rl_config
+from policies.config import TrainConfig, check_actor_rnn, rsl_rl_config
 from policies.learning_curve import plot_learning_curve, read_progress
 from policies.rsl_rl_env import RslRlVecEnv
 from policies.run_dir import (
@@ -41,6 +41,7 @@ def train(env_cfg: EnvConfig, train_cfg: TrainConfig, run_dir: Path) -> Path:
     """Train a new run; returns the path of the final checkpoint."""
     if list_checkpoints(run_dir):
         raise RunDirError(f"{run_dir} already holds checkpoints: pass --resume to continue it, or pick a new --run-dir")
+    check_actor_rnn(train_cfg.ppo)  # before anything is written, so a bad setting leaves no half-made run
     seed_everything(train_cfg.seed)
     env = LocomotionEnv(env_cfg, seed=train_cfg.seed)
     write_run_files(run_dir, RunConfig(env=env_cfg, train=train_cfg), env.randomizer.ranges())

@@ -233,13 +233,31 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
-void expect_shape(const SafetensorsFile& w, const std::string& source, const std::string& name,
-                  std::vector<int64_t> shape) {
-  if (!w.has(name)) throw BundleError(source + ": tensor '" + name + "' is missing (the network spec needs it)");
-  const Tensor& t = w.get(name);
-  if (t.shape != shape)
-    throw BundleError(source + ": tensor '" + name + "' has shape " + shape_str(t.shape) + ", the network spec needs " +
-                      shape_str(shape));
+// (tensor name, shape) for every tensor the spec's network reads, input side first.
+std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const NetworkSpec& n) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
+  std::size_t head_in = n.input_dim;
+  if (n.type == "gru") {
+    const auto h = static_cast<int64_t>(n.rnn_hidden_dim);
+    for (std::size_t l = 0; l < n.rnn_num_layers; ++l) {
+      const std::string p = "gru." + std::to_string(l) + ".";
+      const int64_t in = l == 0 ? static_cast<int64_t>(n.input_dim) : h;
+      expected.emplace_back(p + "weight_ih", std::vector<int64_t>{3 * h, in});
+      expected.emplace_back(p + "weight_hh", std::vector<int64_t>{3 * h, h});
+      expected.emplace_back(p + "bias_ih", std::vector<int64_t>{3 * h});
+      expected.emplace_back(p + "bias_hh", std::vector<int64_t>{3 * h});
+    }
+    head_in = n.rnn_hidden_dim;
+  }
+  std::vector<std::size_t> sizes{head_in};
+  sizes.insert(sizes.end(), n.hidden_sizes.begin(), n.hidden_sizes.end());
+  sizes.push_back(n.output_dim);
+  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+    const std::string p = "layers." + std::to_string(i) + ".";
+    expected.emplace_back(p + "weight", std::vector<int64_t>{static_cast<int64_t>(sizes[i + 1]), static_cast<int64_t>(sizes[i])});
+    expected.emplace_back(p + "bias", std::vector<int64_t>{static_cast<int64_t>(sizes[i + 1])});
+  }
+  return expected;
 }
 
 }  // namespace
@@ -289,30 +307,20 @@ void check_sha256(const BundleSpec& spec, const std::vector<unsigned char>& weig
 }
 
 void check_weights(const BundleSpec& spec, const SafetensorsFile& weights, const std::string& source) {
-  const NetworkSpec& n = spec.network;
-  std::size_t head_in = n.input_dim;
-  if (n.type == "gru") {
-    const auto h = static_cast<int64_t>(n.rnn_hidden_dim);
-    for (std::size_t l = 0; l < n.rnn_num_layers; ++l) {
-      const std::string p = "gru." + std::to_string(l) + ".";
-      const int64_t in = l == 0 ? static_cast<int64_t>(n.input_dim) : h;
-      expect_shape(weights, source, p + "weight_ih", {3 * h, in});
-      expect_shape(weights, source, p + "weight_hh", {3 * h, h});
-      expect_shape(weights, source, p + "bias_ih", {3 * h});
-      expect_shape(weights, source, p + "bias_hh", {3 * h});
-    }
-    head_in = n.rnn_hidden_dim;
+  const auto expected = expected_tensors(spec.network);
+  for (const auto& [name, shape] : expected) {
+    if (!weights.has(name)) throw BundleError(source + ": tensor '" + name + "' is missing (the network spec needs it)");
+    const Tensor& t = weights.get(name);
+    if (t.shape != shape)
+      throw BundleError(source + ": tensor '" + name + "' has shape " + shape_str(t.shape) +
+                        ", the network spec needs " + shape_str(shape));
   }
-  std::vector<std::size_t> sizes{head_in};
-  sizes.insert(sizes.end(), n.hidden_sizes.begin(), n.hidden_sizes.end());
-  sizes.push_back(n.output_dim);
-  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
-    const std::string p = "layers." + std::to_string(i) + ".";
-    expect_shape(weights, source, p + "weight", {static_cast<int64_t>(sizes[i + 1]), static_cast<int64_t>(sizes[i])});
-    expect_shape(weights, source, p + "bias", {static_cast<int64_t>(sizes[i + 1])});
-  }
-  const std::string extra = "layers." + std::to_string(sizes.size() - 1) + ".weight";
-  if (weights.has(extra)) throw BundleError(source + ": tensor '" + extra + "' is not part of the network spec");
+  // the evaluators read every consecutive layer present, so an undescribed tensor would change the network
+  std::set<std::string> known;
+  for (const auto& entry : expected) known.insert(entry.first);
+  for (const std::string& name : weights.names())
+    if (!known.count(name))
+      throw BundleError(source + ": tensor '" + name + "' is not part of the network deploy.yaml describes");
 }
 
 }  // namespace simreal_rt

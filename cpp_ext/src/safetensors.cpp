@@ -3,6 +3,8 @@
 // validation of every tensor entry. The input is treated as untrusted.
 #include "simreal_rt/safetensors.hpp"
 
+#include "utf8.hpp"
+
 #include "simreal_rt/file_io.hpp"
 
 #include <algorithm>
@@ -12,6 +14,9 @@
 #include <utility>
 
 namespace simreal_rt {
+
+BundleError::BundleError(const std::string& message) : std::runtime_error(detail::printable(message)) {}
+
 
 namespace {
 
@@ -318,6 +323,11 @@ SafetensorsFile SafetensorsFile::from_bytes(std::vector<unsigned char> bytes) {
     throw BundleError("safetensors: header length " + std::to_string(n) + " exceeds the " +
                       std::to_string(size - 8) + " bytes after the length field");
 
+  // JSON text is UTF-8: tensor names and metadata reach Python and error messages as text
+  const std::size_t bad =
+      detail::first_invalid_utf8(std::string(reinterpret_cast<const char*>(bytes.data()) + 8, static_cast<std::size_t>(n)));
+  if (bad != std::string::npos)
+    throw BundleError("safetensors header: not valid UTF-8 at byte " + std::to_string(bad + 8));
   JsonParser parser(reinterpret_cast<const char*>(bytes.data()) + 8, static_cast<std::size_t>(n));
   const JValue root = parser.parse_document();
 

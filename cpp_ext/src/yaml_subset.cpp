@@ -1,5 +1,8 @@
 #include "simreal_rt/yaml_subset.hpp"
 
+#include "utf8.hpp"
+
+#include <algorithm>
 #include <cstdint>
 #include <set>
 
@@ -67,6 +70,11 @@ std::string strip_comment(const std::string& s, int line) {
 }
 
 std::vector<Line> split_lines(const std::string& text) {
+  const std::size_t bad = detail::first_invalid_utf8(text);
+  if (bad != std::string::npos) {
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+    fail(static_cast<int>(line), "not valid UTF-8 (byte offset " + std::to_string(bad) + ")");
+  }
   std::vector<Line> lines;
   int number = 0;
   std::size_t start = 0;

@@ -102,6 +102,10 @@ void test_yaml_subset() {
   for (int i = 0; i < 40; ++i) deep_block += std::string(static_cast<std::size_t>(i), ' ') + "k:\n";
   CHECK(contains(yaml_error(deep_block), "nesting deeper than"));
   CHECK(yaml::parse("").kind == yaml::Node::Kind::NULL_VALUE);
+  CHECK(contains(yaml_error("a: 1\nb: \xe1\x22\n"), "line 2: not valid UTF-8"));
+  CHECK(yaml::parse("name: \xc3\xa9l\xc3\xa9ment\n").find("name")->scalar == "\xc3\xa9l\xc3\xa9ment");
+  // messages quoting untrusted bytes stay printable, valid UTF-8
+  CHECK(std::string(BundleError("tensor '\xe1\x01\xc3\xa9'").what()) == "tensor '\\xe1\\x01\xc3\xa9'");
 }
 
 std::string load_error(const std::string& yaml, const std::vector<unsigned char>& weights) {
@@ -191,6 +195,13 @@ void test_refusals() {
   const std::vector<unsigned char> missing = serialize({{"layers.0.weight", {4, 14}, ramp(56, 0.0f)},
                                                         {"layers.0.bias", {4}, ramp(4, 0.0f)}});
   CHECK(contains(load_error(bundle_yaml(sha256_hex(missing)), missing), "tensor 'layers.1.weight' is missing"));
+  const std::vector<unsigned char> extra = serialize({{"layers.0.weight", {4, 14}, ramp(56, 0.0f)},
+                                                      {"layers.0.bias", {4}, ramp(4, 0.0f)},
+                                                      {"layers.1.weight", {2, 4}, ramp(8, 0.0f)},
+                                                      {"layers.1.bias", {2}, ramp(2, 0.0f)},
+                                                      {"layers.2.weight", {2, 2}, ramp(4, 0.0f)}});
+  CHECK(contains(load_error(bundle_yaml(sha256_hex(extra)), extra),
+                 "tensor 'layers.2.weight' is not part of the network deploy.yaml describes"));
   CHECK(contains(message_of<BundleError>([] { load_bundle("/nonexistent/bundle"); }),
                  "cannot open '/nonexistent/bundle/deploy.yaml'"));
 }

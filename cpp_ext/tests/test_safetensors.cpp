@@ -177,6 +177,8 @@ void test_bad_json() {
       "{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}",
       "{\"__metadata__\":{\"k\":\"v\"",
       "\xef\xbb\xbf{}",
+      "{\"t\xe8" "A\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}",  // invalid UTF-8 in a name
+      "{\"__metadata__\":{\"k\":\"\xc0\xaf\"}}",                                  // overlong encoding
   };
   for (const char* j : bad) {
     const bool ok = rejects(raw_file(j, {}, false));

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 import yaml
 
@@ -17,22 +15,7 @@ from sim.vec_env import LocomotionEnv
 from tests.conftest import small_config
 
 ROOT = Path(__file__).resolve().parents[2]
-CPP_EXT = ROOT / "cpp_ext"
 PRETRAINED = ROOT / "policies" / "pretrained" / "quadruped-flat"
-
-
-@pytest.fixture(scope="module")
-def build(tmp_path_factory) -> Path:
-    """A standalone Release build of cpp_ext/ with CMake, as an rclcpp user would make it."""
-    assert shutil.which("cmake") and shutil.which("g++"), "the C++ core needs cmake and g++ (Debian: cmake g++)"
-    build = tmp_path_factory.mktemp("cpp") / "build"
-    for command in (
-        ["cmake", "-S", str(CPP_EXT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"],
-        ["cmake", "--build", str(build), "-j2"],
-    ):
-        result = subprocess.run(command, capture_output=True, text=True)
-        assert result.returncode == 0, result.stdout + result.stderr
-    return build
 
 
 def test_ctest_suite_passes(build):

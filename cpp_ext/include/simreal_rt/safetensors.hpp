@@ -12,10 +12,12 @@
 namespace simreal_rt {
 
 // Every problem found while loading a bundle (malformed file, bad tensor,
-// missing tensor, mismatched network shapes) is reported with this type.
+// missing tensor, mismatched network shapes) is reported with this type. The
+// message may quote untrusted bytes: control characters and invalid UTF-8 are
+// stored as \xNN, so it is always printable text.
 class BundleError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit BundleError(const std::string& message);
 };
 
 struct Tensor {
