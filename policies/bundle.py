@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from safetensors.numpy import load_file
 
@@ -51,6 +53,20 @@ SAFETY_FIELDS = (
     "damping_kd",
 )
 PER_JOINT_SAFETY = ("joint_pos_limits_rad", "velocity_limit_rad_s", "torque_limit_nm", "standing_kp", "standing_kd")
+# Same ranges as the C++ core (cpp_ext/src/bundle.cpp): beyond them a bundle would switch a safety mechanism off.
+MAX_JOINTS = 1024
+MAX_CONTROL_DT_S = 0.1  # slower than 10 Hz is not closed-loop control
+MAX_STATE_TIMEOUT_S = 1.0  # a watchdog that waits longer does not protect
+MAX_TILT_LIMIT_RAD = math.pi / 2  # beyond 90 degrees the robot is already down
+# (field, lowest allowed, lowest itself allowed): gains that must hold the robot are strictly positive
+PER_JOINT_MINIMUM = (
+    ("kp", 0.0, False),
+    ("kd", 0.0, True),
+    ("safety.velocity_limit_rad_s", 0.0, False),
+    ("safety.torque_limit_nm", 0.0, False),
+    ("safety.standing_kp", 0.0, False),
+    ("safety.standing_kd", 0.0, True),
+)
 
 
 class BundleError(SimrealError):
@@ -94,15 +110,15 @@ def validate_spec(spec: Any, where: Path) -> None:
     if spec["format_version"] != FORMAT_VERSION:
         raise BundleError(f"{where}: format_version {spec['format_version']!r} is not {FORMAT_VERSION}")
     joints = spec["joint_names"]
-    if not isinstance(joints, list) or not joints or len(set(joints)) != len(joints):
-        raise BundleError(f"{where}: joint_names must be a non-empty list of distinct names")
+    if not isinstance(joints, list) or not joints or len(set(joints)) != len(joints) or len(joints) > MAX_JOINTS:
+        raise BundleError(f"{where}: joint_names must be a non-empty list of at most {MAX_JOINTS} distinct names")
     for field in ("default_joint_pos", "kp", "kd"):
         _by_joint(spec[field], joints, field, where)
     action = _mapping(spec["action"], "action", where, ("type", "scale", "clip"))
     if action["type"] != "joint_position_offset":
         raise BundleError(f"{where}: action.type {action['type']!r} is not 'joint_position_offset'")
-    if not _positive(spec["control_dt"]):
-        raise BundleError(f"{where}: control_dt must be a positive number of seconds")
+    if not _positive(spec["control_dt"]) or spec["control_dt"] > MAX_CONTROL_DT_S:
+        raise BundleError(f"{where}: control_dt must be in (0, {MAX_CONTROL_DT_S}] seconds, got {spec['control_dt']!r}")
     observation = _mapping(spec["observation"], "observation", where, ("terms", "history"))
     width = 0
     for index, term in enumerate(observation["terms"]):
@@ -120,7 +136,38 @@ def validate_spec(spec: Any, where: Path) -> None:
     safety = _mapping(spec["safety"], "safety", where, SAFETY_FIELDS)
     for field in PER_JOINT_SAFETY:
         _by_joint(safety[field], joints, f"safety.{field}", where)
+    _check_safety_values(spec, where)
     _mapping(spec["provenance"], "provenance", where, ("task", "run", "iteration", "git_commit", "date"))
+
+
+def _check_safety_values(spec: dict, where: Path) -> None:
+    """Gains, limits and timeouts in ranges that keep the robot's safety mechanisms working."""
+    safety = spec["safety"]
+    for path, lowest, inclusive in PER_JOINT_MINIMUM:
+        values = safety[path.split(".")[1]] if path.startswith("safety.") else spec[path]
+        for joint, value in values.items():
+            if not _finite_number(value) or (value < lowest if inclusive else value <= lowest):
+                raise BundleError(
+                    f"{where}: {path}.{joint} must be {'>=' if inclusive else '>'} {lowest}, got {value!r}"
+                )
+    for field, highest in (("tilt_limit_rad", MAX_TILT_LIMIT_RAD), ("state_timeout_s", MAX_STATE_TIMEOUT_S)):
+        if not _positive(safety[field]) or safety[field] > highest:
+            raise BundleError(f"{where}: safety.{field} must be in (0, {highest:g}], got {safety[field]!r}")
+    if not _positive(safety["damping_kd"]):
+        raise BundleError(f"{where}: safety.damping_kd must be > 0, got {safety['damping_kd']!r}")
+    for joint, limits in safety["joint_pos_limits_rad"].items():
+        if not (isinstance(limits, list) and len(limits) == 2 and all(_finite_number(v) for v in limits)):
+            raise BundleError(f"{where}: safety.joint_pos_limits_rad.{joint} must be [lower, upper]")
+        lower, upper = limits
+        if lower > upper:
+            raise BundleError(f"{where}: safety.joint_pos_limits_rad.{joint}: lower limit is above the upper limit")
+        default = spec["default_joint_pos"][joint]
+        if not _finite_number(default) or not lower <= default <= upper:
+            # the standing pose is commanded verbatim in STAND_UP and STANDING
+            raise BundleError(
+                f"{where}: default_joint_pos.{joint} {default!r} is outside "
+                f"safety.joint_pos_limits_rad [{lower}, {upper}]"
+            )
 
 
 def _check_network(value: Any, observation_width: int, num_joints: int, where: Path) -> None:
@@ -187,6 +234,9 @@ def _check_weights(tensors: dict, spec: dict, where: Path) -> None:
                 f"{where}: {WEIGHTS} tensor '{name}' is {tensors[name].shape} {tensors[name].dtype.name}, "
                 f"expected {shape} float32 ({why})"
             )
+    for name in expected:
+        if not np.isfinite(tensors[name]).all():
+            raise BundleError(f"{where}: {WEIGHTS} tensor '{name}' holds a non-finite value")
     # a runtime that reads every layers.* / gru.* present would run another network than deploy.yaml states
     extra = sorted(set(tensors) - set(expected))
     if extra:
@@ -216,4 +266,8 @@ def _positive_int(value: Any) -> bool:
 
 
 def _positive(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return _finite_number(value) and value > 0
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,14 +1,17 @@
 // pybind11 module simreal_rt: the C++ real-time core for Python (the ROS 2
 // node, tests, tools). Every call that computes or reads files releases the
-// GIL; arrays are checked (length, dtype) before it is released, so a bad
-// argument is a Python exception naming the argument, never a bad read.
+// GIL. Arguments are checked (length, dtype) and copied while the GIL is held,
+// so a bad argument is a Python exception naming it and another thread cannot
+// change an input mid-call; each object has a mutex, taken after the GIL is
+// released, because the evaluators' scratch buffers and the controller's state
+// are not safe to share between threads (e.g. a multi-threaded ROS executor).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <map>
 #include <memory>
-#include <optional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -89,19 +92,24 @@ class PyBundle {
   std::size_t input_dim() const { return bundle_.policy->input_dim(); }
   std::size_t output_dim() const { return bundle_.policy->output_dim(); }
   bool recurrent() const { return bundle_.policy->recurrent(); }
-  void reset() { bundle_.policy->reset(); }
+  void reset() {
+    py::gil_scoped_release release;
+    const std::lock_guard<std::mutex> lock(mutex_);
+    bundle_.policy->reset();
+  }
 
   // One policy step on one observation vector (advances a GRU's state).
   py::array_t<float> evaluate(const py::handle& observation) {
     FloatArray in = FloatArray::ensure(observation);
     if (!in || static_cast<std::size_t>(in.size()) != input_dim())
       throw py::value_error("observation must hold " + std::to_string(input_dim()) + " numbers");
+    const std::vector<float> input(in.data(), in.data() + in.size());
     py::array_t<float> out(static_cast<py::ssize_t>(output_dim()));
-    const float* src = in.data();
-    float* dst = out.mutable_data();
+    float* dst = out.mutable_data();  // a new array no other thread can see yet
     {
       py::gil_scoped_release release;
-      bundle_.policy->evaluate(src, dst);
+      const std::lock_guard<std::mutex> lock(mutex_);
+      bundle_.policy->evaluate(input.data(), dst);
     }
     return out;
   }
@@ -120,11 +128,13 @@ class PyBundle {
         throw py::value_error("resets must hold one boolean per observation row");
       for (std::size_t r = 0; r < rows; ++r) reset_rows[r] = flags.data()[r] ? 1 : 0;
     }
+    const std::vector<float> input(in.data(), in.data() + in.size());
     py::array_t<float> out({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(output_dim())});
-    const float* src = in.data();
+    const float* src = input.data();
     float* dst = out.mutable_data();
     {
       py::gil_scoped_release release;
+      const std::lock_guard<std::mutex> lock(mutex_);
       for (std::size_t r = 0; r < rows; ++r) {
         if (reset_rows[r]) bundle_.policy->reset();
         bundle_.policy->evaluate(src + r * input_dim(), dst + r * output_dim());
@@ -135,6 +145,7 @@ class PyBundle {
 
  private:
   Bundle bundle_;
+  std::mutex mutex_;
 };
 
 std::unique_ptr<PyBundle> load(const std::string& dir) {
@@ -180,31 +191,36 @@ class PyControlCore {
  public:
   PyControlCore(const std::string& bundle_dir, const std::vector<std::string>& driver_joint_names,
                 const CoreOptions& options)
-      : core_(load_bundle(bundle_dir), driver_joint_names, options) {}
+      : core_(load_bundle(bundle_dir), driver_joint_names, options),
+        joint_pos_(core_.num_driver_joints()),
+        joint_vel_(core_.num_driver_joints()) {}
 
   py::dict tick(double time_s, double joint_state_stamp_s, const py::handle& joint_pos, const py::handle& joint_vel,
                 double imu_stamp_s, const py::handle& imu_quat_wxyz, const py::handle& imu_ang_vel,
                 const py::handle& velocity_command, bool estop, const py::object& target_pose) {
     const std::size_t n = core_.num_driver_joints();
-    const DoubleArray q = doubles(joint_pos, n, "joint_pos"), qd = doubles(joint_vel, n, "joint_vel");
-    const DoubleArray quat = doubles(imu_quat_wxyz, 4, "imu_quat_wxyz"), gyro = doubles(imu_ang_vel, 3, "imu_ang_vel");
-    const DoubleArray cmd = doubles(velocity_command, 3, "velocity_command");
-    std::optional<DoubleArray> pose;
-    if (!target_pose.is_none()) pose = doubles(target_pose, 7, "target_pose");
+    copy_into(joint_pos_.data(), joint_pos, n, "joint_pos");
+    copy_into(joint_vel_.data(), joint_vel, n, "joint_vel");
+    copy_into(quat_, imu_quat_wxyz, 4, "imu_quat_wxyz");
+    copy_into(gyro_, imu_ang_vel, 3, "imu_ang_vel");
+    copy_into(command_, velocity_command, 3, "velocity_command");
+    if (!target_pose.is_none()) copy_into(pose_, target_pose, 7, "target_pose");
     Sensors s;
     s.time_s = time_s;
     s.joint_state_stamp_s = joint_state_stamp_s;
-    s.joint_pos = q.data();
-    s.joint_vel = qd.data();
+    s.joint_pos = joint_pos_.data();
+    s.joint_vel = joint_vel_.data();
     s.imu_stamp_s = imu_stamp_s;
-    s.imu_quat_wxyz = quat.data();
-    s.imu_ang_vel = gyro.data();
-    s.velocity_command = cmd.data();
-    s.target_pose = pose ? pose->data() : nullptr;
+    s.imu_quat_wxyz = quat_;
+    s.imu_ang_vel = gyro_;
+    s.velocity_command = command_;
+    s.target_pose = target_pose.is_none() ? nullptr : pose_;
     s.estop = estop;
     CoreOutput out;
+    std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
     {
       py::gil_scoped_release release;
+      lock.lock();  // held until the outputs are copied: they live in the core's buffers
       out = core_.tick(s);
     }
     const std::size_t m = core_.num_joints();
@@ -221,26 +237,46 @@ class PyControlCore {
     return d;
   }
 
+  // Copies `size` numbers from a Python array-like into dst (core-owned), or raises ValueError naming it.
+  static void copy_into(double* dst, const py::handle& value, std::size_t size, const char* name) {
+    const DoubleArray array = doubles(value, size, name);
+    std::copy(array.data(), array.data() + size, dst);
+  }
+
   py::tuple request(const std::string& name, double time_s) {
     const Request r = request_named(name);
     Result result;
     {
       py::gil_scoped_release release;
+      const std::lock_guard<std::mutex> lock(mutex_);
       result = core_.request(r, time_s);
     }
     return py::make_tuple(result.accepted, std::string(result.reason));
   }
 
-  std::string state() const { return to_string(core_.state()); }
+  std::string state() {
+    py::gil_scoped_release release;
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return to_string(core_.state());
+  }
   std::vector<std::string> joint_names() const { return core_.joint_names(); }
   py::dict spec() const { return spec_dict(core_.spec()); }
-  py::array_t<float> last_observation() const {
-    const std::vector<float>& obs = core_.last_observation();
-    return py::array_t<float>(static_cast<py::ssize_t>(obs.size()), obs.data());
+  py::array_t<float> last_observation() {
+    std::vector<float> copy;
+    {
+      py::gil_scoped_release release;
+      const std::lock_guard<std::mutex> lock(mutex_);
+      copy = core_.last_observation();
+    }
+    return py::array_t<float>(static_cast<py::ssize_t>(copy.size()), copy.data());
   }
 
  private:
   ControlCore core_;
+  std::mutex mutex_;
+  // inputs copied here while the GIL is held, so no Python thread can change them mid-tick
+  std::vector<double> joint_pos_, joint_vel_;
+  double quat_[4] = {}, gyro_[3] = {}, command_[3] = {}, pose_[7] = {};
 };
 
 }  // namespace
@@ -265,6 +301,7 @@ PYBIND11_MODULE(simreal_rt, m) {
   m.def("parse_safetensors", &parse_safetensors, py::arg("data"), "tensor name -> shape of a safetensors buffer");
   m.def("sha256_hex", [](const py::bytes& data) {
     const std::string raw = data;
+    py::gil_scoped_release release;
     return sha256_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
   });
 
@@ -277,9 +314,13 @@ PYBIND11_MODULE(simreal_rt, m) {
       .def_readwrite("inference_budget_s", &CoreOptions::inference_budget_s);
 
   py::class_<PyControlCore>(m, "ControlCore", "the whole control tick of one bundle (DESIGN.md §5 state machine)")
-      .def(py::init<const std::string&, const std::vector<std::string>&, const CoreOptions&>(), py::arg("bundle_dir"),
-           py::arg("driver_joint_names"), py::arg("options") = CoreOptions(),
-           py::call_guard<py::gil_scoped_release>())
+      .def(py::init([](const std::string& bundle_dir, const std::vector<std::string>& driver_joint_names,
+                       const CoreOptions& options) {
+             const CoreOptions copy = options;  // CoreOptions is a Python-owned, mutable object
+             py::gil_scoped_release release;
+             return std::make_unique<PyControlCore>(bundle_dir, driver_joint_names, copy);
+           }),
+           py::arg("bundle_dir"), py::arg("driver_joint_names"), py::arg("options") = CoreOptions())
       .def("tick", &PyControlCore::tick, py::arg("time_s"), py::arg("joint_state_stamp_s"), py::arg("joint_pos"),
            py::arg("joint_vel"), py::arg("imu_stamp_s"), py::arg("imu_quat_wxyz"), py::arg("imu_ang_vel"),
            py::arg("velocity_command"), py::arg("estop") = false, py::arg("target_pose") = py::none(),

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <set>
 
@@ -15,8 +16,20 @@ using yaml::Node;
 
 // Bounds that keep a hostile deploy.yaml from asking for absurd allocations.
 constexpr long kMaxDim = 1 << 16;
+constexpr long kMaxJoints = 1024;
+// Ranges outside which a bundle would switch a safety mechanism off in practice.
+constexpr double kMaxControlDt_s = 0.1;     // slower than 10 Hz is not closed-loop control
+constexpr double kMaxStateTimeout_s = 1.0;  // a watchdog that waits longer does not protect
+constexpr double kMaxTiltLimit_rad = 1.5707963267948966;  // beyond 90 degrees the robot is already down
 constexpr long kMaxHistory = 1000;
 constexpr long kMaxLayers = 64;
+
+// Shortest readable form of a double for messages ("0", "1.5708", "1e+09").
+std::string fmt(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 // Reads typed fields out of the parsed document; every error names source and field path.
 class Reader {
@@ -54,7 +67,14 @@ class Reader {
   double number_at_least(const Node& n, const std::string& path, double low, bool strict) const {
     const double v = number(n, path);
     if (strict ? !(v > low) : !(v >= low))
-      fail(path, "must be " + std::string(strict ? "> " : ">= ") + std::to_string(low) + ", got " + text(n, path));
+      fail(path, "must be " + std::string(strict ? "> " : ">= ") + fmt(low) + ", got " + text(n, path));
+    return v;
+  }
+
+  // A number in (low, high] (a positive quantity with a safety ceiling).
+  double number_up_to(const Node& n, const std::string& path, double low, double high) const {
+    const double v = number_at_least(n, path, low, true);
+    if (v > high) fail(path, "must be <= " + fmt(high) + ", got " + text(n, path));
     return v;
   }
 
@@ -107,7 +127,8 @@ constexpr double kAny = -HUGE_VAL;
 std::vector<std::string> read_joint_names(const Reader& r, const Node& root) {
   const Node& list = r.sequence(r.field(root, "", "joint_names"), "joint_names");
   if (list.items.empty()) r.fail("joint_names", "must not be empty");
-  if (static_cast<long>(list.items.size()) > kMaxDim) r.fail("joint_names", "too many joints");
+  if (static_cast<long>(list.items.size()) > kMaxJoints)
+    r.fail("joint_names", "more than " + std::to_string(kMaxJoints) + " joints");
   std::vector<std::string> names;
   std::set<std::string> seen;
   for (std::size_t i = 0; i < list.items.size(); ++i) {
@@ -203,11 +224,25 @@ void read_safety(const Reader& r, const Node& root, BundleSpec& spec) {
   s.velocity_limit_rad_s =
       r.numbers_by_joint(r.field(node, "safety", "velocity_limit_rad_s"), joints, "safety.velocity_limit_rad_s", 0.0, true);
   s.torque_limit_nm = r.numbers_by_joint(r.field(node, "safety", "torque_limit_nm"), joints, "safety.torque_limit_nm", 0.0, true);
-  s.tilt_limit_rad = r.number_at_least(r.field(node, "safety", "tilt_limit_rad"), "safety.tilt_limit_rad", 0.0, true);
-  s.state_timeout_s = r.number_at_least(r.field(node, "safety", "state_timeout_s"), "safety.state_timeout_s", 0.0, true);
-  s.standing_kp = r.numbers_by_joint(r.field(node, "safety", "standing_kp"), joints, "safety.standing_kp", 0.0, false);
+  s.tilt_limit_rad =
+      r.number_up_to(r.field(node, "safety", "tilt_limit_rad"), "safety.tilt_limit_rad", 0.0, kMaxTiltLimit_rad);
+  s.state_timeout_s =
+      r.number_up_to(r.field(node, "safety", "state_timeout_s"), "safety.state_timeout_s", 0.0, kMaxStateTimeout_s);
+  // standing and damping must hold the robot: zero gains there would let it drop
+  s.standing_kp = r.numbers_by_joint(r.field(node, "safety", "standing_kp"), joints, "safety.standing_kp", 0.0, true);
   s.standing_kd = r.numbers_by_joint(r.field(node, "safety", "standing_kd"), joints, "safety.standing_kd", 0.0, false);
-  s.damping_kd = r.number_at_least(r.field(node, "safety", "damping_kd"), "safety.damping_kd", 0.0, false);
+  s.damping_kd = r.number_at_least(r.field(node, "safety", "damping_kd"), "safety.damping_kd", 0.0, true);
+}
+
+// The standing pose is commanded verbatim in STAND_UP and STANDING: it must lie within the joint limits.
+void check_default_pose(const Reader& r, const BundleSpec& spec) {
+  for (std::size_t i = 0; i < spec.num_joints(); ++i) {
+    const double q = spec.default_joint_pos[i];
+    const double lower = spec.safety.joint_pos_lower_rad[i], upper = spec.safety.joint_pos_upper_rad[i];
+    if (q < lower || q > upper)
+      r.fail("default_joint_pos." + spec.joint_names[i],
+             fmt(q) + " is outside safety.joint_pos_limits_rad [" + fmt(lower) + ", " + fmt(upper) + "]");
+  }
 }
 
 void read_provenance(const Reader& r, const Node& root, BundleSpec& spec) {
@@ -287,13 +322,14 @@ BundleSpec parse_bundle_spec(const std::string& yaml_text, const std::string& so
   spec.joint_names = read_joint_names(r, root);
   spec.default_joint_pos = r.numbers_by_joint(r.field(root, "", "default_joint_pos"), spec.joint_names,
                                               "default_joint_pos", kAny, false);
-  spec.kp = r.numbers_by_joint(r.field(root, "", "kp"), spec.joint_names, "kp", 0.0, false);
+  spec.kp = r.numbers_by_joint(r.field(root, "", "kp"), spec.joint_names, "kp", 0.0, true);
   spec.kd = r.numbers_by_joint(r.field(root, "", "kd"), spec.joint_names, "kd", 0.0, false);
   read_action(r, root, spec);
-  spec.control_dt_s = r.number_at_least(r.field(root, "", "control_dt"), "control_dt", 0.0, true);
+  spec.control_dt_s = r.number_up_to(r.field(root, "", "control_dt"), "control_dt", 0.0, kMaxControlDt_s);
   const std::size_t observation_dim = read_observation(r, root, spec);
   read_network(r, root, spec, observation_dim);
   read_safety(r, root, spec);
+  check_default_pose(r, spec);
   read_provenance(r, root, spec);
   spec.sha256 = read_sha256(r, root);
   return spec;
@@ -314,6 +350,9 @@ void check_weights(const BundleSpec& spec, const SafetensorsFile& weights, const
     if (t.shape != shape)
       throw BundleError(source + ": tensor '" + name + "' has shape " + shape_str(t.shape) +
                         ", the network spec needs " + shape_str(shape));
+    for (std::size_t i = 0; i < t.data.size(); ++i)
+      if (!std::isfinite(t.data[i]))
+        throw BundleError(source + ": tensor '" + name + "' holds a non-finite value at flat index " + std::to_string(i));
   }
   // the evaluators read every consecutive layer present, so an undescribed tensor would change the network
   std::set<std::string> known;

@@ -36,9 +36,16 @@ ActionConfig action_config(const BundleSpec& spec) {
 std::vector<double> sit_pose(const BundleSpec& spec, const std::map<std::string, double>& by_name) {
   if (by_name.empty()) return spec.default_joint_pos;
   std::vector<double> pose;
-  for (const std::string& joint : spec.joint_names) {
+  for (std::size_t i = 0; i < spec.num_joints(); ++i) {
+    const std::string& joint = spec.joint_names[i];
     const auto it = by_name.find(joint);
     if (it == by_name.end()) throw std::invalid_argument("sit_joint_pos: missing joint '" + joint + "'");
+    // SIT_DOWN commands this pose verbatim, so it must respect the bundle's joint limits
+    const double lower = spec.safety.joint_pos_lower_rad[i], upper = spec.safety.joint_pos_upper_rad[i];
+    if (!(it->second >= lower && it->second <= upper))
+      throw std::invalid_argument("sit_joint_pos: joint '" + joint + "' at " + std::to_string(it->second) +
+                                  " rad is outside the bundle's joint limits [" + std::to_string(lower) + ", " +
+                                  std::to_string(upper) + "]");
     pose.push_back(it->second);
   }
   for (const auto& [joint, value] : by_name)
@@ -85,6 +92,12 @@ ControlCore::ControlCore(Bundle bundle, const std::vector<std::string>& driver_j
       action_(action_config(bundle_.spec)),
       controller_(controller_config(bundle_.spec, options)) {
   if (!bundle_.policy) throw std::invalid_argument("ControlCore needs a loaded policy");
+  // Bundle is a plain struct: a hand-assembled spec/policy pair must still agree, or tick() would overrun buffers
+  if (bundle_.policy->input_dim() != observation_.size() || bundle_.policy->output_dim() != bundle_.spec.num_joints())
+    throw std::invalid_argument("ControlCore: the policy maps " + std::to_string(bundle_.policy->input_dim()) + " -> " +
+                                std::to_string(bundle_.policy->output_dim()) + " but the spec's observation has " +
+                                std::to_string(observation_.size()) + " values and " +
+                                std::to_string(bundle_.spec.num_joints()) + " joints");
   for (const std::string& joint : bundle_.spec.joint_names)
     policy_to_driver_.push_back(static_cast<std::size_t>(
         std::find(driver_joint_names.begin(), driver_joint_names.end(), joint) - driver_joint_names.begin()));
@@ -126,10 +139,13 @@ CoreOutput ControlCore::tick(const Sensors& s) noexcept {
   in.joint_pos = joint_pos_.data();
   in.estop = s.estop;
   in.tilt_rad = tilt_from_quaternion(s.imu_quat_wxyz);
+  // checked in every state, not only POLICY: a sensor gone bad is a fault before the policy ever runs
+  in.observation_finite = joints_present && detail::all_finite(joint_vel_.data(), n) &&
+                          detail::all_finite(s.imu_ang_vel, 3);
   bool policy_ran = false;
   if (controller_.state() == State::POLICY) {
     const auto start = std::chrono::steady_clock::now();
-    in.observation_finite = run_policy(s);
+    in.observation_finite = in.observation_finite && run_policy(s);
     if (in.observation_finite) {
       bundle_.policy->evaluate(observation_buf_.data(), action_buf_.data());
       in.action_finite = action_.process(action_buf_.data(), joint_pos_.data(), joint_vel_.data(), policy_targets_.data());

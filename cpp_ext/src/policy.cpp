@@ -3,10 +3,13 @@
 #include <stdexcept>
 
 #include "simreal_rt/file_io.hpp"
+#include "simreal_rt/yaml_subset.hpp"
 
 namespace simreal_rt {
 
 namespace {
+
+constexpr std::size_t kMaxWeightsBytes = std::size_t(1) << 30;  // 1 GiB: far above any policy a robot runs
 
 Activation activation_of(const std::string& name) {
   if (name == "relu") return Activation::RELU;
@@ -14,9 +17,9 @@ Activation activation_of(const std::string& name) {
   return Activation::ELU;  // the spec parser admits only elu, relu, tanh
 }
 
-std::vector<unsigned char> read_bundle_file(const std::string& path) {
+std::vector<unsigned char> read_bundle_file(const std::string& path, std::size_t max_bytes) {
   try {
-    return read_file_bytes(path);
+    return read_file_bytes(path, max_bytes);
   } catch (const std::runtime_error& e) {
     throw BundleError(std::string(e.what()) + " (a deploy bundle holds deploy.yaml and policy.safetensors)");
   }
@@ -64,9 +67,9 @@ Bundle load_bundle_from_memory(const std::string& deploy_yaml, const std::vector
 Bundle load_bundle(const std::string& dir) {
   const std::string yaml_path = dir + "/deploy.yaml";
   const std::string weights_path = dir + "/policy.safetensors";
-  const std::vector<unsigned char> yaml_bytes = read_bundle_file(yaml_path);
-  return load_bundle_from_memory(std::string(yaml_bytes.begin(), yaml_bytes.end()), read_bundle_file(weights_path),
-                                 yaml_path, weights_path);
+  const std::vector<unsigned char> yaml_bytes = read_bundle_file(yaml_path, yaml::kMaxBytes);
+  return load_bundle_from_memory(std::string(yaml_bytes.begin(), yaml_bytes.end()),
+                                 read_bundle_file(weights_path, kMaxWeightsBytes), yaml_path, weights_path);
 }
 
 }  // namespace simreal_rt

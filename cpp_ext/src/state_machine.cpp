@@ -52,8 +52,10 @@ void check_scalar(const char* name, double v, bool allow_zero) {
 
 // Negated comparisons on purpose: a NaN stamp, tilt or timing must count as
 // a fault, and every comparison with NaN is false.
+// A stamp from the future (a skewed clock, a driver stamping garbage) cannot
+// vouch for freshness either: only |now - stamp| <= timeout counts as fresh.
 bool is_stale(double now, double stamp, double timeout) noexcept {
-  return !(now - stamp <= timeout);
+  return !(now - stamp <= timeout && stamp - now <= timeout);
 }
 
 const char* fault_refusal(Fault f) noexcept {

@@ -399,7 +399,9 @@ class BlockParser {
 
 Node parse(const std::string& text) {
   if (text.size() > kMaxBytes) throw ParseError("document larger than " + std::to_string(kMaxBytes) + " bytes");
-  return BlockParser(split_lines(text)).parse_document();
+  const std::string bom = "\xEF\xBB\xBF";  // allowed by YAML at the start; some editors write one
+  const bool has_bom = text.compare(0, bom.size(), bom) == 0;
+  return BlockParser(split_lines(has_bom ? text.substr(bom.size()) : text)).parse_document();
 }
 
 }  // namespace simreal_rt::yaml

@@ -1,6 +1,7 @@
 // Tests for deploy.yaml reading and bundle validation: the YAML subset, a
 // valid bundle built in memory, and one refusal per kind of bad field, each
 // message naming the field. No framework.
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -102,6 +103,7 @@ void test_yaml_subset() {
   for (int i = 0; i < 40; ++i) deep_block += std::string(static_cast<std::size_t>(i), ' ') + "k:\n";
   CHECK(contains(yaml_error(deep_block), "nesting deeper than"));
   CHECK(yaml::parse("").kind == yaml::Node::Kind::NULL_VALUE);
+  CHECK(yaml::parse("\xEF\xBB\xBF" "a: 1\n").find("a")->scalar == "1");  // a leading byte-order mark is allowed
   CHECK(contains(yaml_error("a: 1\nb: \xe1\x22\n"), "line 2: not valid UTF-8"));
   CHECK(yaml::parse("name: \xc3\xa9l\xc3\xa9ment\n").find("name")->scalar == "\xc3\xa9l\xc3\xa9ment");
   // messages quoting untrusted bytes stay printable, valid UTF-8
@@ -149,7 +151,15 @@ void test_refusals() {
       {"- j2\n", "- j1\n", "joint_names[1]: duplicate joint 'j1'"},
       {"  j2: -0.2\n", "", "default_joint_pos: missing joint 'j2'"},
       {"kd: {j1: 0.5, j2: 0.5}", "kd: {j1: 0.5, j2: 0.5, j3: 1.0}", "kd: joint 'j3' is not in joint_names"},
-      {"kp: {j1: 20.0", "kp: {j1: -20.0", "kp.j1: must be >= 0"},
+      {"kp: {j1: 20.0", "kp: {j1: -20.0", "kp.j1: must be > 0, got -20.0"},
+      {"kp: {j1: 20.0", "kp: {j1: 0", "kp.j1: must be > 0, got 0"},
+      {"kd: {j1: 0.5", "kd: {j1: -0.5", "kd.j1: must be >= 0"},
+      {"j1: 0.1\n", "j1: 1.5\n", "default_joint_pos.j1: 1.5 is outside safety.joint_pos_limits_rad [-1, 1]"},
+      {"control_dt: 0.02", "control_dt: 1000000", "control_dt: must be <= 0.1"},
+      {"state_timeout_s: 0.1", "state_timeout_s: 1e9", "safety.state_timeout_s: must be <= 1"},
+      {"tilt_limit_rad: 1.0", "tilt_limit_rad: 100", "safety.tilt_limit_rad: must be <= 1.5708"},
+      {"damping_kd: 2.0", "damping_kd: 0", "safety.damping_kd: must be > 0"},
+      {"standing_kp: {j1: 20.0", "standing_kp: {j1: 0.0", "safety.standing_kp.j1: must be > 0"},
       {"kp: {j1: 20.0", "kp: {j1: abc", "kp.j1: must be a finite number, got 'abc'"},
       {"kp: {j1: 20.0", "kp: {j1: .nan", "kp.j1: must be a finite number"},
       {"type: joint_position_offset", "type: torque", "action.type: 'torque' is not supported"},
@@ -195,6 +205,14 @@ void test_refusals() {
   const std::vector<unsigned char> missing = serialize({{"layers.0.weight", {4, 14}, ramp(56, 0.0f)},
                                                         {"layers.0.bias", {4}, ramp(4, 0.0f)}});
   CHECK(contains(load_error(bundle_yaml(sha256_hex(missing)), missing), "tensor 'layers.1.weight' is missing"));
+  std::vector<float> with_nan = ramp(56, 0.0f);
+  with_nan[17] = std::nanf("");
+  const std::vector<unsigned char> nan_weights = serialize({{"layers.0.weight", {4, 14}, with_nan},
+                                                            {"layers.0.bias", {4}, ramp(4, 0.0f)},
+                                                            {"layers.1.weight", {2, 4}, ramp(8, 0.0f)},
+                                                            {"layers.1.bias", {2}, ramp(2, 0.0f)}});
+  CHECK(contains(load_error(bundle_yaml(sha256_hex(nan_weights)), nan_weights),
+                 "tensor 'layers.0.weight' holds a non-finite value at flat index 17"));
   const std::vector<unsigned char> extra = serialize({{"layers.0.weight", {4, 14}, ramp(56, 0.0f)},
                                                       {"layers.0.bias", {4}, ramp(4, 0.0f)},
                                                       {"layers.1.weight", {2, 4}, ramp(8, 0.0f)},
@@ -204,6 +222,7 @@ void test_refusals() {
                  "tensor 'layers.2.weight' is not part of the network deploy.yaml describes"));
   CHECK(contains(message_of<BundleError>([] { load_bundle("/nonexistent/bundle"); }),
                  "cannot open '/nonexistent/bundle/deploy.yaml'"));
+  CHECK(contains(message_of<BundleError>([] { load_bundle("/dev"); }), "'/dev/deploy.yaml'"));
 }
 
 void test_gru_bundle() {

@@ -101,9 +101,13 @@ void test_stand_up_then_policy() {
   CHECK(std::fabs(out.target_pos[0] - (0.1 + 0.25 * core.last_action()[0])) < 1e-12);
   CHECK(out.target_pos[1] >= -2.0 && out.target_pos[1] <= 0.5);
 
-  // the next frame sees the previous action
+  // the next frame sees the previous action; the older frame is the first tick's (last action zeros)
+  const double first_action[2] = {core.last_action()[0], core.last_action()[1]};
+  CHECK(first_action[0] != 0.0 && first_action[1] != 0.0);
   out = core.tick(robot.at(t += 0.02));
-  CHECK(std::fabs(core.last_observation()[7 + 5] - static_cast<float>(0.0)) > 0.0 || true);
+  const std::vector<float>& history = core.last_observation();
+  CHECK(history[7 + 5] == static_cast<float>(first_action[0]) && history[7 + 6] == static_cast<float>(first_action[1]));
+  CHECK(history[5] == 0.0f && history[6] == 0.0f);
   CHECK(out.state == State::POLICY);
 
   // zero allocations per policy tick
@@ -168,6 +172,21 @@ void test_faults_reach_damping() {
     s.estop = true;
     CHECK(core.tick(s).damping_cause == Fault::ESTOP);
   }
+  {
+    // a NaN velocity or gyro reading is a fault in every state, not only while the policy runs
+    ControlCore core(two_joint_bundle(), kDriverJoints);
+    core.tick(robot.at(0.0));
+    CHECK(core.request(Request::STAND_UP, 0.0).accepted);
+    Robot broken = robot;
+    broken.joint_vel[0] = std::nan("");
+    CoreOutput out = core.tick(broken.at(0.02));
+    CHECK(out.state == State::DAMPING && out.damping_cause == Fault::NONFINITE_OBSERVATION && finite_command(out, 2));
+    ControlCore idle(two_joint_bundle(), kDriverJoints);
+    broken = robot;
+    broken.gyro[2] = std::nan("");
+    out = idle.tick(broken.at(0.0));
+    CHECK(out.state == State::DAMPING && out.damping_cause == Fault::NONFINITE_OBSERVATION);
+  }
 }
 
 void test_configuration_errors() {
@@ -187,6 +206,15 @@ void test_configuration_errors() {
     error = e.what();
   }
   CHECK(error.find("sit_joint_pos: joint 'elbow'") != std::string::npos);
+  error.clear();
+  options.sit_joint_pos = {{"j1", 0.0}, {"j2", 1.0}};  // j2's upper limit is 0.5
+  try {
+    ControlCore core(two_joint_bundle(), kDriverJoints, options);
+  } catch (const std::invalid_argument& e) {
+    error = e.what();
+  }
+  CHECK(error.find("sit_joint_pos: joint 'j2' at 1") != std::string::npos);
+  CHECK(error.find("outside the bundle's joint limits") != std::string::npos);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <new>
 #include <string>
 #include <vector>
@@ -151,6 +152,8 @@ void test_elu_expm1_accuracy() {
   CHECK(detail::expm1_nonpositive(0.0f) == 0.0f);
   CHECK(detail::expm1_nonpositive(-1e-30f) == -1e-30f);  // tiny inputs keep their value, not rounded to 0
   CHECK(detail::expm1_nonpositive(-1e30f) == -1.0f);
+  CHECK(std::isnan(detail::expm1_nonpositive(std::nanf(""))));
+  CHECK(detail::expm1_nonpositive(-std::numeric_limits<float>::infinity()) == -1.0f);
 }
 
 }  // namespace

@@ -688,6 +688,22 @@ void test_stale_boundary() {
   CHECK(sim.t - sim.joint_stamp <= 0.125 + kDt + 1e-9);
 }
 
+// A stamp far in the future would otherwise count as fresh until the clock
+// caught up with it, however long the sensor has been dead.
+void test_future_stamp_is_stale() {
+  for (bool imu : {false, true}) {
+    Sim sim = make_in(State::POLICY);
+    sim.t = 100.0;
+    sim.step(0.0);
+    (imu ? sim.freeze_imu : sim.freeze_joint) = true;
+    (imu ? sim.imu_stamp : sim.joint_stamp) = 100.0 + 0.0625;  // within the timeout of now: tolerated skew
+    CHECK(sim.step(0.0).state == State::POLICY);
+    (imu ? sim.imu_stamp : sim.joint_stamp) = 105.0;
+    CHECK(sim.step(kDt).state == State::DAMPING);
+    CHECK(sim.ctl.damping_cause() == (imu ? Fault::STALE_IMU : Fault::STALE_JOINT_STATE));
+  }
+}
+
 void test_threshold_boundaries() {
   Sim sim = make_in(State::POLICY);
   sim.tilt = sim.cfg.tilt_limit_rad;
@@ -825,6 +841,7 @@ int main() {
   test_every_fault_from_every_state();
   test_first_cause_is_kept();
   test_stale_boundary();
+  test_future_stamp_is_stale();
   test_threshold_boundaries();
   test_nan_joint_position();
   test_reset_refused_while_fault_persists();

@@ -10,6 +10,7 @@
 // way on a robot standing still (tick_* keys). Prints one JSON object (--json)
 // or a short table; errors exit 1 with "bench_inference: error: ..." on stderr.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -34,8 +35,10 @@ struct Options {
 
 long positive_count(const char* flag, const char* text) {
   char* end = nullptr;
+  errno = 0;
   const long v = std::strtol(text, &end, 10);
-  if (*text == '\0' || *end != '\0' || v < 1) throw std::runtime_error(std::string(flag) + " needs a positive integer");
+  if (*text == '\0' || *end != '\0' || errno == ERANGE || v < 1 || v > 100000000)
+    throw std::runtime_error(std::string(flag) + " needs an integer in [1, 100000000]");
   return v;
 }
 

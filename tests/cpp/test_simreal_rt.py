@@ -64,6 +64,12 @@ BAD_SPECS = [
     (lambda s: s.pop("safety"), "safety: missing field"),
     (lambda s: s.update(format_version=2), "format_version: is 2"),
     (lambda s: s["network"].update(type="lstm"), "network.type: 'lstm' is not supported"),
+    (lambda s: s["default_joint_pos"].update(FR_calf=0.5), "default_joint_pos.FR_calf: 0.5 is outside"),
+    (lambda s: s["safety"].update(damping_kd=0.0), "safety.damping_kd: must be > 0"),
+    (lambda s: s["safety"].update(state_timeout_s=1e9), "safety.state_timeout_s: must be <= 1"),
+    (lambda s: s["safety"].update(tilt_limit_rad=3.0), "safety.tilt_limit_rad: must be <= 1.5708"),
+    (lambda s: s.update(control_dt=1e6), "control_dt: must be <= 0.1"),
+    (lambda s: s["kp"].update(FL_hip=0.0), "kp.FL_hip: must be > 0"),
 ]
 
 
@@ -129,3 +135,22 @@ def test_control_core_from_python_reorders_by_name_and_checks_arguments():
         core.request("jump", 0.0)
     with pytest.raises(ValueError, match="'FR_hip'"):
         simreal_rt.ControlCore(str(SHIPPED), driver[:-1])
+
+
+def test_one_bundle_shared_by_two_threads_gives_the_serial_results():
+    """The evaluators' scratch buffers are per object: the module serializes calls on one object."""
+    bundle = simreal_rt.load_bundle(str(SHIPPED))
+    observations = (np.random.default_rng(4).normal(size=(20_000, bundle.input_dim))).astype(np.float32)
+    serial = bundle.evaluate_sequence(observations)
+    results: list[np.ndarray] = [None, None]
+
+    def run(slot: int) -> None:
+        results[slot] = bundle.evaluate_sequence(observations)
+
+    threads = [threading.Thread(target=run, args=(slot,)) for slot in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for result in results:
+        np.testing.assert_array_equal(result, serial)
