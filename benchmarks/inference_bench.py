@@ -212,7 +212,13 @@ def format_table(result: dict) -> str:
         "",
         f"{'runtime':<12} {'p50_us':>9} {'p99_us':>9} {'max_us':>9} {'mean_us':>9} {'allocations/step':>17}",
     ]
-    for name, row in result["runtimes"].items():
+    rows = list(result["runtimes"].items())
+    cpp = result["runtimes"].get("cpp", {})
+    if "tick_p50_us" in cpp:
+        # the whole control tick (reorder, observation, network, action processing, state machine), same run
+        tick = {key[len("tick_") :]: value for key, value in cpp.items() if key.startswith("tick_")}
+        rows.insert(1, ("cpp tick", tick))
+    for name, row in rows:
         allocations = row.get("allocations_per_step", "-")
         lines.append(
             f"{name:<12} {row['p50_us']:>9.2f} {row['p99_us']:>9.2f} {row['max_us']:>9.2f} {row['mean_us']:>9.2f} "

@@ -82,7 +82,9 @@ def test_onnx_runtime_matches_torch_and_carries_the_spec(bundle, policy):
     got = session.run(["action"], {"obs": obs.numpy()})[0]
     with torch.no_grad():
         expected = policy.actor(as_tensordict({"policy": obs})).numpy()
-    assert np.abs(got - expected).max() <= 1e-5
+    difference = np.abs(got - expected).max()
+    print(f"ONNX Runtime vs torch actor, 10,000 random observations: max abs diff {difference:.3g}")
+    assert difference <= 1e-5
     metadata = {p.key: p.value for p in onnx.load(str(bundle / "policy.onnx")).metadata_props}
     assert metadata["deploy_yaml"] == (bundle / "deploy.yaml").read_text()
 

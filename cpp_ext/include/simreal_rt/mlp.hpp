@@ -13,7 +13,9 @@ enum class Activation { ELU, RELU, TANH };  // ELU uses alpha = 1
 // Layers come from tensors layers.{i}.weight [out, in] and layers.{i}.bias
 // [out], i = 0..L-1 (consecutive, L >= 1, shapes chain). The activation is
 // applied after every layer except the last. Weights and activations are float;
-// each layer's sums are accumulated in double and rounded once per neuron.
+// products are summed in float eight at a time and those partial sums in
+// double, then rounded once per neuron (within 2e-6 of a float64 evaluation on
+// the shipped policy, where torch's own float32 result is 7e-6 away).
 // Weights are stored transposed so the per-layer loops vectorize.
 class Mlp {
  public:
