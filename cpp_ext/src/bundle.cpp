@@ -7,6 +7,7 @@
 #include <set>
 
 #include "simreal_rt/yaml_subset.hpp"
+#include "tensor_names.hpp"
 
 namespace simreal_rt {
 
@@ -262,11 +263,6 @@ std::string read_sha256(const Reader& r, const Node& root) {
   return hash;
 }
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 // (tensor name, shape) for every tensor the spec's network reads, input side first.
 std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const NetworkSpec& n) {
@@ -348,8 +344,8 @@ void check_weights(const BundleSpec& spec, const SafetensorsFile& weights, const
     if (!weights.has(name)) throw BundleError(source + ": tensor '" + name + "' is missing (the network spec needs it)");
     const Tensor& t = weights.get(name);
     if (t.shape != shape)
-      throw BundleError(source + ": tensor '" + name + "' has shape " + shape_str(t.shape) +
-                        ", the network spec needs " + shape_str(shape));
+      throw BundleError(source + ": tensor '" + name + "' has shape " + detail::shape_string(t.shape) +
+                        ", the network spec needs " + detail::shape_string(shape));
     for (std::size_t i = 0; i < t.data.size(); ++i)
       if (!std::isfinite(t.data[i]))
         throw BundleError(source + ": tensor '" + name + "' holds a non-finite value at flat index " + std::to_string(i));

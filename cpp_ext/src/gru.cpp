@@ -1,5 +1,8 @@
 #include "simreal_rt/gru.hpp"
 
+#include "dense.hpp"
+#include "tensor_names.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -8,35 +11,16 @@ namespace simreal_rt {
 
 namespace {
 
-const char* const kFields[] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+using detail::shape_string;
 
-[[noreturn]] void fail(const std::string& tensor, const std::string& what) {
-  throw BundleError("tensor '" + tensor + "': " + what);
-}
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
+[[noreturn]] void fail(const std::string& tensor, const std::string& what) { detail::tensor_error(tensor, what); }
 
 std::string tensor_name(std::size_t layer, const char* field) {
   return "gru." + std::to_string(layer) + "." + field;
 }
 
-// Parses "gru.<l>.<field>" for the four GRU fields; returns -1 if the name is not a GRU tensor.
 long gru_layer_index(const std::string& name) {
-  const std::string prefix = "gru.";
-  if (name.compare(0, prefix.size(), prefix) != 0) return -1;
-  std::size_t p = prefix.size();
-  const std::size_t start = p;
-  long idx = 0;
-  while (p < name.size() && name[p] >= '0' && name[p] <= '9' && p - start < 9) idx = idx * 10 + (name[p++] - '0');
-  if (p == start || p >= name.size() || name[p] != '.') return -1;
-  const std::string rest = name.substr(p + 1);
-  for (const char* field : kFields)
-    if (rest == field) return idx;
-  return -1;
+  return detail::layer_index(name, "gru.", {"weight_ih", "weight_hh", "bias_ih", "bias_hh"});
 }
 
 const Tensor& require(const SafetensorsFile& file, const std::string& name) {
@@ -45,7 +29,7 @@ const Tensor& require(const SafetensorsFile& file, const std::string& name) {
 }
 
 void check_shape(const std::string& name, const Tensor& t, const std::vector<int64_t>& want) {
-  if (t.shape != want) fail(name, "shape " + shape_str(t.shape) + " must be " + shape_str(want));
+  if (t.shape != want) fail(name, "shape " + shape_string(t.shape) + " must be " + shape_string(want));
 }
 
 // H from gru.0.weight_hh [3H, H]; every other shape is checked against it.
@@ -56,7 +40,7 @@ std::size_t hidden_size_of(const SafetensorsFile& file) {
   const std::string name = tensor_name(0, "weight_hh");
   const Tensor& w = require(file, name);
   if (w.shape.size() != 2 || w.shape[1] <= 0 || w.shape[0] != 3 * w.shape[1])
-    fail(name, "shape " + shape_str(w.shape) + " must be [3H, H] with H > 0");
+    fail(name, "shape " + shape_string(w.shape) + " must be [3H, H] with H > 0");
   return static_cast<std::size_t>(w.shape[1]);
 }
 
@@ -77,7 +61,7 @@ std::vector<GruPolicy::Layer> GruPolicy::read_layers(const SafetensorsFile& file
     const Tensor& b_hh = require(file, bhh);
     if (l == 0) {
       if (w_ih.shape.size() != 2 || w_ih.shape[0] != 3 * h || w_ih.shape[1] <= 0)
-        fail(ih, "shape " + shape_str(w_ih.shape) + " must be [" + std::to_string(3 * h) + ", input_dim > 0]");
+        fail(ih, "shape " + shape_string(w_ih.shape) + " must be [" + std::to_string(3 * h) + ", input_dim > 0]");
     } else {
       check_shape(ih, w_ih, {3 * h, h});
     }
@@ -86,8 +70,8 @@ std::vector<GruPolicy::Layer> GruPolicy::read_layers(const SafetensorsFile& file
     check_shape(bhh, b_hh, {3 * h});
     Layer layer;
     layer.in = static_cast<std::size_t>(w_ih.shape[1]);
-    layer.weight_ih = w_ih.data;
-    layer.weight_hh = w_hh.data;
+    layer.weight_ih_t = detail::transpose(w_ih.data, 3 * hidden, layer.in);
+    layer.weight_hh_t = detail::transpose(w_hh.data, 3 * hidden, hidden);
     layer.bias_ih = b_ih.data;
     layer.bias_hh = b_hh.data;
     layers.push_back(std::move(layer));
@@ -107,15 +91,11 @@ GruPolicy::GruPolicy(const SafetensorsFile& file, Activation head_activation)
 
 namespace {
 
-// out[o] = bias[o] + sum_k w[o, k] x[k] for o < rows, accumulated in double.
-void affine(const float* w, const float* bias, const float* x, std::size_t rows, std::size_t cols,
+// out = bias + W x with W stored transposed ([cols, rows]); sums in double.
+void affine(const std::vector<float>& w_t, const std::vector<float>& bias, const float* x, std::size_t cols,
             double* out) noexcept {
-  for (std::size_t o = 0; o < rows; ++o) {
-    double acc = bias[o];
-    const float* row = w + o * cols;
-    for (std::size_t k = 0; k < cols; ++k) acc += static_cast<double>(row[k]) * x[k];
-    out[o] = acc;
-  }
+  std::copy(bias.begin(), bias.end(), out);
+  detail::accumulate_columns(w_t.data(), x, cols, bias.size(), out);
 }
 
 double sigmoid(double v) noexcept { return 1.0 / (1.0 + std::exp(-v)); }
@@ -130,8 +110,8 @@ void GruPolicy::evaluate(const float* input, float* output) noexcept {
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];
     float* h = state_.data() + l * H;
-    affine(L.weight_ih.data(), L.bias_ih.data(), x, 3 * H, L.in, gi);
-    affine(L.weight_hh.data(), L.bias_hh.data(), h, 3 * H, H, gh);
+    affine(L.weight_ih_t, L.bias_ih, x, L.in, gi);
+    affine(L.weight_hh_t, L.bias_hh, h, H, gh);
     // Both gate vectors are complete before h is overwritten, so the update can be in place.
     for (std::size_t j = 0; j < H; ++j) {
       const double r = sigmoid(gi[j] + gh[j]);

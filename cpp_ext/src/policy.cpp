@@ -11,12 +11,6 @@ namespace {
 
 constexpr std::size_t kMaxWeightsBytes = std::size_t(1) << 30;  // 1 GiB: far above any policy a robot runs
 
-Activation activation_of(const std::string& name) {
-  if (name == "relu") return Activation::RELU;
-  if (name == "tanh") return Activation::TANH;
-  return Activation::ELU;  // the spec parser admits only elu, relu, tanh
-}
-
 std::vector<unsigned char> read_bundle_file(const std::string& path, std::size_t max_bytes) {
   try {
     return read_file_bytes(path, max_bytes);
@@ -28,8 +22,8 @@ std::vector<unsigned char> read_bundle_file(const std::string& path, std::size_t
 }  // namespace
 
 Policy::Policy(const NetworkSpec& network, const SafetensorsFile& weights) {
-  if (network.type == "gru") gru_ = std::make_unique<GruPolicy>(weights, activation_of(network.activation));
-  else mlp_ = std::make_unique<Mlp>(weights, activation_of(network.activation));
+  if (network.type == "gru") gru_ = std::make_unique<GruPolicy>(weights, parse_activation(network.activation));
+  else mlp_ = std::make_unique<Mlp>(weights, parse_activation(network.activation));
 }
 
 void Policy::evaluate(const float* input, float* output) noexcept {

@@ -20,17 +20,6 @@
 #include "simreal_rt/gru.hpp"
 #include "simreal_rt/safetensors.hpp"
 
-namespace {
-
-simreal_rt::Activation parse_activation(const std::string& name) {
-  if (name == "elu") return simreal_rt::Activation::ELU;
-  if (name == "relu") return simreal_rt::Activation::RELU;
-  if (name == "tanh") return simreal_rt::Activation::TANH;
-  throw std::runtime_error("unknown activation '" + name + "' (elu, relu, tanh)");
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   if (argc != 6) {
     std::fprintf(stderr, "usage: gru_eval WEIGHTS.safetensors elu|relu|tanh INPUTS.f32 RESETS.u8 OUTPUTS.f32\n");
@@ -39,7 +28,7 @@ int main(int argc, char** argv) {
   try {
     const std::vector<unsigned char> weights = simreal_rt::read_file_bytes(argv[1]);
     std::printf("sha256 %s\n", simreal_rt::sha256_hex(weights).c_str());
-    simreal_rt::GruPolicy gru(simreal_rt::SafetensorsFile::from_bytes(weights), parse_activation(argv[2]));
+    simreal_rt::GruPolicy gru(simreal_rt::SafetensorsFile::from_bytes(weights), simreal_rt::parse_activation(argv[2]));
     const std::vector<unsigned char> raw = simreal_rt::read_file_bytes(argv[3]);
     const std::vector<unsigned char> resets = simreal_rt::read_file_bytes(argv[4]);
     const size_t row_bytes = gru.input_dim() * sizeof(float);

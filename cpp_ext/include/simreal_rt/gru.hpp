@@ -21,8 +21,9 @@ namespace simreal_rt {
 //   z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
 //   n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
 //   h = (1 - z) * n + z * h
-// Dot products and gates are computed in double; the hidden state is stored as
-// float (as torch keeps it). The hidden state is zeros at construction and
+// Gate pre-activations are summed like the MLP's layers (float partial sums of
+// eight products, accumulated in double), the gates are computed in double, and
+// the hidden state is stored as float (as torch keeps it). The hidden state is zeros at construction and
 // after reset().
 class GruPolicy {
  public:
@@ -47,8 +48,8 @@ class GruPolicy {
  private:
   struct Layer {
     std::size_t in = 0;
-    std::vector<float> weight_ih;  // row-major [3H, in]
-    std::vector<float> weight_hh;  // row-major [3H, H]
+    std::vector<float> weight_ih_t;  // transposed: row-major [in, 3H]
+    std::vector<float> weight_hh_t;  // transposed: row-major [H, 3H]
     std::vector<float> bias_ih;    // [3H]
     std::vector<float> bias_hh;    // [3H]
   };

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "simreal_rt/safetensors.hpp"
@@ -9,6 +10,9 @@
 namespace simreal_rt {
 
 enum class Activation { ELU, RELU, TANH };  // ELU uses alpha = 1
+
+// "elu", "relu" or "tanh"; std::invalid_argument otherwise.
+Activation parse_activation(const std::string& name);
 
 // Layers come from tensors layers.{i}.weight [out, in] and layers.{i}.bias
 // [out], i = 0..L-1 (consecutive, L >= 1, shapes chain). The activation is
