@@ -1,0 +1,101 @@
+"""The ROS 2 interface of DESIGN.md §5 in one place: names, QoS, and the conversions at the message boundary.
+
+Both nodes and every test import these, so a topic name or a QoS setting cannot drift between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+
+POLICY_NODE = "simreal_policy"
+SIM_ROBOT_NODE = "simreal_sim_robot"
+
+JOINT_STATES = "/joint_states"
+IMU = "/imu/data"
+CMD_VEL = "/cmd_vel"
+ESTOP = "/estop"
+JOINT_COMMAND = "/joint_command"
+JOINT_PD_COMMAND = "/joint_pd_command"
+DIAGNOSTICS = "/diagnostics"
+CLOCK = "/clock"
+STATE = "state"  # ~/state of the policy node
+SERVICES = ("stand_up", "start_policy", "sit_down", "damp", "reset")  # ~/<name>, std_srvs/Trigger
+# simulation only: the emulator's ground truth, for sim2sim measurements (never read by the policy node)
+SIM_BASE_STATE = "/sim/base_state"
+SIM_BASE_STATE_FIELDS = (
+    "sim_time_s",
+    "x_m",
+    "y_m",
+    "z_m",
+    "qw",
+    "qx",
+    "qy",
+    "qz",
+    "forward_velocity_m_s",  # base linear velocity along the heading (yaw-only) frame's x axis
+    "lateral_velocity_m_s",
+    "vertical_velocity_m_s",
+    "yaw_rate_rad_s",
+    "tilt_rad",  # angle between the base's z axis and the world's
+)
+
+SENSOR_QOS = qos_profile_sensor_data  # best effort, keep last 5
+CMD_VEL_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+LATCHED_QOS = QoSProfile(
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    history=HistoryPolicy.KEEP_LAST,
+)
+ESTOP_QOS = LATCHED_QOS
+STATE_QOS = LATCHED_QOS
+DIAGNOSTICS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+
+PD_ROWS = ("q_target_rad", "dq_target_rad_s", "tau_ff_nm", "kp", "kd")
+
+
+def quaternion_wxyz_from_ros(x: float, y: float, z: float, w: float) -> tuple[float, float, float, float]:
+    """The one place where ROS's (x, y, z, w) becomes simreal's (w, x, y, z)."""
+    return (w, x, y, z)
+
+
+def quaternion_ros_from_wxyz(q_wxyz: Sequence[float]) -> tuple[float, float, float, float]:
+    """(w, x, y, z) -> ROS (x, y, z, w), for the emulator's IMU message."""
+    w, x, y, z = (float(v) for v in q_wxyz)
+    return (x, y, z, w)
+
+
+def pack_pd_command(joint_names: Sequence[str], rows: np.ndarray) -> Float64MultiArray:
+    """/joint_pd_command: rows q*, dq*, tau_ff, kp, kd (5 x n, row-major); the joint names ride in dim[1].label."""
+    rows = np.asarray(rows, dtype=np.float64)
+    n = len(joint_names)
+    if rows.shape != (len(PD_ROWS), n):
+        raise ValueError(f"pd command rows have shape {rows.shape}, expected ({len(PD_ROWS)}, {n})")
+    message = Float64MultiArray()
+    message.layout.dim = [
+        MultiArrayDimension(label=",".join(PD_ROWS), size=len(PD_ROWS), stride=len(PD_ROWS) * n),
+        MultiArrayDimension(label=",".join(joint_names), size=n, stride=n),
+    ]
+    message.data = rows.ravel().tolist()
+    return message
+
+
+def unpack_pd_command(message: Float64MultiArray) -> tuple[list[str], np.ndarray]:
+    """(joint names, rows 5 x n) from /joint_pd_command; ValueError naming the problem for a malformed message."""
+    dims = message.layout.dim
+    if len(dims) != 2 or dims[0].size != len(PD_ROWS):
+        raise ValueError(f"{JOINT_PD_COMMAND}: layout must be 2-D with {len(PD_ROWS)} rows {PD_ROWS}")
+    names = dims[1].label.split(",") if dims[1].label else []
+    if len(names) != dims[1].size or len(message.data) != len(PD_ROWS) * len(names):
+        raise ValueError(f"{JOINT_PD_COMMAND}: {len(names)} joint names in dim[1].label, {len(message.data)} values")
+    return names, np.asarray(message.data, dtype=np.float64).reshape(len(PD_ROWS), len(names))
