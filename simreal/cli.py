@@ -29,7 +29,22 @@ EXAMPLES = {
   simreal export --run-dir runs/try --checkpoint 300 --out bundles/try-300""",
     "bench": """examples:
   simreal bench env --task quadruped-flat --num-envs 512 --json
-  simreal bench inference --bundle policies/pretrained/quadruped-flat/bundle --json""",
+  simreal bench inference --bundle policies/pretrained/quadruped-flat/bundle --json
+  simreal bench deploy --bundle policies/pretrained/quadruped-flat/bundle --seconds 30 --json""",
+    "bench deploy": """examples:
+  simreal bench deploy --bundle policies/pretrained/quadruped-flat/bundle --seconds 30 --json""",
+    "deploy": """examples:
+  simreal deploy --params launch/params/quadruped.yaml
+  simreal deploy --params launch/params/quadruped.yaml --bundle bundles/try-300
+then, from another shell: ros2 service call /simreal_policy/stand_up std_srvs/srv/Trigger""",
+    "sim-robot": """examples:
+  simreal sim-robot --robot quadruped
+  simreal sim-robot --robot quadruped --friction 0.5 --added-mass-kg 2 --latency-ms 10 --drop-rate 0.05
+  simreal sim-robot --robot quadruped --reality my_floor.yaml""",
+    "sim2sim": """examples:
+  simreal sim2sim --cmd-vx 0.5 --seconds 10 --json
+  simreal sim2sim --bundle bundles/try-300 --cmd-vx 0.8 --friction 0.4 --kp-scale 0.9 --json
+  simreal sim2sim --params launch/params/quadruped.yaml --reality my_floor.yaml""",
     "bench env": """examples:
   simreal bench env --task quadruped-flat --num-envs 512 --json""",
     "bench inference": """examples:
@@ -91,6 +106,27 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--checkpoint", type=int, help="iteration; default: the latest")
     export.add_argument("--out", type=Path, required=True, help="bundle directory (replaced if it exists)")
 
+    deploy = sub("deploy", "run the ROS 2 policy node on a robot (the node of launch/deploy.launch.py)")
+    deploy.add_argument(
+        "--params", type=Path, required=True, help="ros__parameters YAML, e.g. launch/params/quadruped.yaml"
+    )
+    deploy.add_argument("--bundle", type=Path, help="deploy bundle (default: the YAML's `bundle`)")
+
+    sim_robot = sub("sim-robot", "the MuJoCo hardware emulator: a simulated robot behind the robot's ROS 2 topics")
+    sim_robot.add_argument("--robot", default="quadruped", help="sim/robots/<robot>/ (default quadruped)")
+    sim_robot.add_argument("--params", type=Path, help="ros__parameters YAML (default launch/params/<robot>.yaml)")
+    _reality_arguments(sim_robot)
+
+    sim2sim = sub("sim2sim", "emulator + policy node over ROS 2: stand up, walk on command, measure")
+    sim2sim.add_argument("--bundle", type=Path, help="deploy bundle (default: the shipped quadruped policy)")
+    sim2sim.add_argument("--params", type=Path, help="ros__parameters YAML (default launch/params/quadruped.yaml)")
+    sim2sim.add_argument("--cmd-vx", type=float, default=0.5, help="forward command, m/s")
+    sim2sim.add_argument("--cmd-vy", type=float, default=0.0, help="lateral command, m/s")
+    sim2sim.add_argument("--cmd-yaw", type=float, default=0.0, help="yaw-rate command, rad/s")
+    sim2sim.add_argument("--seconds", type=float, default=10.0, help="how long the policy walks")
+    sim2sim.add_argument("--json", action="store_true", help="print one JSON object")
+    _reality_arguments(sim2sim)
+
     bench = sub("bench", "benchmarks with machine-readable output")
     bench_kinds = bench.add_subparsers(dest="bench_kind", required=True)
     bench_env = bench_kinds.add_parser(
@@ -119,7 +155,49 @@ def _parser() -> argparse.ArgumentParser:
         "--iterations", type=_positive_int, default=20_000, help="timed calls per runtime (default 20000)"
     )
     bench_inference.add_argument("--json", action="store_true", help="print one JSON object")
+    bench_deploy = bench_kinds.add_parser(
+        "deploy",
+        help="timing of the deployed loop: emulator + policy node over ROS 2 (jitter, latency, real-time factor)",
+        epilog=EXAMPLES["bench deploy"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench_deploy.add_argument("--bundle", type=Path, help="deploy bundle (default: the shipped quadruped policy)")
+    bench_deploy.add_argument("--params", type=Path, help="ros__parameters YAML (default launch/params/quadruped.yaml)")
+    bench_deploy.add_argument("--seconds", type=float, default=30.0, help="how long the policy runs")
+    bench_deploy.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+# emulator "reality" options: flag -> parameter name of the simreal_sim_robot node
+REALITY_FLAGS = {
+    "friction": "foot sliding friction coefficient",
+    "added_mass_kg": "mass added to the trunk, kg",
+    "kp_scale": "scale of the PD stiffness the motors really apply",
+    "kd_scale": "scale of the PD damping the motors really apply",
+    "latency_ms": "commands take effect this long after they arrive, ms",
+    "imu_noise": "std of gyro (rad/s) and orientation (rad) noise",
+    "drop_rate": "probability that a sensor message is lost",
+}
+
+
+def _reality_arguments(parser: argparse.ArgumentParser) -> None:
+    for name, help_text in REALITY_FLAGS.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, help=help_text)
+    parser.add_argument("--reality", type=Path, help="YAML with the same keys (flags given here win)")
+
+
+def _reality_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """Emulator parameter overrides from --reality FILE and the reality flags (flags win)."""
+    overrides: dict[str, object] = {}
+    if args.reality is not None:
+        from robot_io.reality import Reality
+
+        overrides.update(Reality.from_yaml(args.reality).overrides())
+    for name in REALITY_FLAGS:
+        value = getattr(args, name)
+        if value is not None:
+            overrides[name] = value
+    return overrides
 
 
 def _positive_int(text: str) -> int:
@@ -187,7 +265,34 @@ def _dispatch(args: argparse.Namespace) -> int:
         result = bench_inference(args.bundle, args.iterations)
         print(json.dumps(result) if args.json else format_table(result))
         return 0
+    if args.command in ("deploy", "sim-robot", "sim2sim") or (args.command == "bench" and args.bench_kind == "deploy"):
+        return _ros_command(args)
     raise AssertionError(args.command)
+
+
+def _ros_command(args: argparse.Namespace) -> int:
+    """The ROS 2 commands; imported late so that the others start without rclpy."""
+    if args.command == "deploy":
+        from robot_io.policy_node import run_policy_node
+
+        overrides = {"bundle": args.bundle.resolve()} if args.bundle else {}
+        return run_policy_node(args.params, overrides)
+    if args.command == "sim-robot":
+        from robot_io.sim_robot import run_sim_robot
+
+        params = args.params or Path(__file__).resolve().parents[1] / "launch" / "params" / f"{args.robot}.yaml"
+        return run_sim_robot(params, {"robot": args.robot, **_reality_overrides(args)})
+    from robot_io.sim2sim import DEFAULT_BUNDLE, DEFAULT_PARAMS, Sim2SimConfig, run_bench_deploy, run_sim2sim
+
+    config = Sim2SimConfig(bundle=args.bundle or DEFAULT_BUNDLE, params=args.params or DEFAULT_PARAMS)
+    config.seconds = args.seconds
+    if args.command == "bench":
+        _print_result(run_bench_deploy(config), args.json)
+        return 0
+    config.cmd_vx_m_s, config.cmd_vy_m_s, config.cmd_yaw_rate_rad_s = args.cmd_vx, args.cmd_vy, args.cmd_yaw
+    config.reality = _reality_overrides(args)
+    _print_result(run_sim2sim(config), args.json)
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -1,0 +1,343 @@
+"""sim2sim: the deploy flow of a real robot, run against the MuJoCo emulator over real DDS, measured.
+
+The emulator (`robot_io.sim_robot`) and the policy node (`robot_io.policy_node`) run as separate processes
+with the same parameter YAML a robot uses; an operator node here calls the policy node's services exactly as
+a person would (stand_up, start_policy, sit_down), sends /cmd_vel, and reads the emulator's ground truth
+(/sim/base_state) and both nodes' /diagnostics. Nothing here reaches into either process.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Twist
+from rclpy.executors import SingleThreadedExecutor
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import Trigger
+
+from robot_io import topics
+from sim.errors import SimrealError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PARAMS = ROOT / "launch" / "params" / "quadruped.yaml"
+DEFAULT_BUNDLE = ROOT / "policies" / "pretrained" / "quadruped-flat" / "bundle"
+FALLEN_HEIGHT_M = 0.15  # trunk lower than this: the robot is down
+FALLEN_TILT_RAD = math.radians(60.0)
+LOG_TAIL_LINES = 30
+
+
+class Sim2SimError(SimrealError):
+    """The sim2sim flow could not run (a node did not start, a state was not reached); says which and why."""
+
+
+@dataclass
+class Sim2SimConfig:
+    bundle: Path = DEFAULT_BUNDLE
+    params: Path = DEFAULT_PARAMS
+    cmd_vx_m_s: float = 0.5
+    cmd_vy_m_s: float = 0.0
+    cmd_yaw_rate_rad_s: float = 0.0
+    seconds: float = 10.0  # policy running with the command
+    settle_s: float = 2.0  # the forward velocity is averaged from this long after the command on
+    sit_down: bool = True  # end with ~/sit_down, as an operator would
+    reality: dict[str, object] = field(default_factory=dict)  # emulator parameter overrides
+    startup_timeout_s: float = 30.0
+    domain_id: int | None = None  # None: a private one (never 0, where real robots talk)
+
+
+@dataclass
+class Recording:
+    """What the operator saw, appended from the executor thread."""
+
+    states: list[str] = field(default_factory=list)
+    base_states: list[np.ndarray] = field(default_factory=list)
+    diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)  # status name -> latest key/values
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def state(self) -> str | None:
+        with self.lock:
+            return self.states[-1] if self.states else None
+
+
+def run_sim2sim(config: Sim2SimConfig) -> dict:
+    """Emulator + policy node; stand up, walk on command, sit down; returns the measurements."""
+    with ros_nodes(config) as operator:
+        operator.await_state("ZERO_TORQUE", config.startup_timeout_s)
+        time.sleep(1.0)  # the robot settles on the floor under zero torque, as after power-on
+        operator.call("stand_up")
+        operator.await_state("STANDING", 10.0)
+        time.sleep(0.5)
+        operator.call("start_policy")
+        operator.await_state("POLICY", 2.0)
+        started = operator.sim_time()
+        operator.drive(config.cmd_vx_m_s, config.cmd_vy_m_s, config.cmd_yaw_rate_rad_s, config.seconds)
+        policy_window = operator.base_states_since(started)
+        if config.sit_down and operator.recording.state() == "POLICY":
+            operator.call("sit_down")
+            operator.await_state("ZERO_TORQUE", 10.0)
+        return summarize(config, operator.recording, policy_window, started)
+
+
+BENCH_KEYS = (
+    "period_jitter_p50_ms",
+    "period_jitter_p99_ms",
+    "period_jitter_max_ms",
+    "state_to_command_latency_p99_ms",
+    "inference_p99_us",
+)
+
+
+def run_bench_deploy(config: Sim2SimConfig) -> dict:
+    """The sim2sim flow held in POLICY for `seconds`; the nodes' own timing statistics at the end."""
+    with ros_nodes(config) as operator:
+        operator.await_state("ZERO_TORQUE", config.startup_timeout_s)
+        operator.call("stand_up")
+        operator.await_state("STANDING", 10.0)
+        operator.call("start_policy")
+        operator.await_state("POLICY", 2.0)
+        operator.drive(config.cmd_vx_m_s, config.cmd_vy_m_s, config.cmd_yaw_rate_rad_s, config.seconds)
+        if operator.recording.state() != "POLICY":
+            raise Sim2SimError(f"the controller left POLICY during the benchmark: {operator.recording.states}")
+        time.sleep(1.5)  # one more diagnostics period, so the statistics cover the whole run
+        policy = operator.await_diagnostics("period_jitter_p99_ms", 5.0)
+        emulator = operator.await_diagnostics("realtime_factor", 5.0)
+    result: dict[str, object] = {key: _number(policy[key]) for key in BENCH_KEYS}
+    result["emulator_realtime_factor"] = _number(emulator["realtime_factor"])
+    result.update(policy_ticks=_number(policy.get("ticks", "nan")), seconds=config.seconds, bundle=str(config.bundle))
+    return result
+
+
+def _number(text: str) -> float:
+    return round(float(text), 4)
+
+
+def summarize(config: Sim2SimConfig, recording: Recording, window: np.ndarray, started_s: float) -> dict:
+    """The issue's sim2sim numbers from the ground truth recorded while the policy ran."""
+    fields = {name: index for index, name in enumerate(topics.SIM_BASE_STATE_FIELDS)}
+    if len(window) < 2:
+        raise Sim2SimError("no ground truth (/sim/base_state) arrived while the policy ran")
+    time_s = window[:, fields["sim_time_s"]] - started_s
+    steady = window[time_s >= config.settle_s]
+    tilt = window[:, fields["tilt_rad"]]
+    with recording.lock:
+        states = list(dict.fromkeys(recording.states))  # first-seen order, each once
+    fell = bool(window[:, fields["z_m"]].min() < FALLEN_HEIGHT_M or tilt.max() > FALLEN_TILT_RAD or "DAMPING" in states)
+    return {
+        "mean_forward_velocity_m_s": round(float(steady[:, fields["forward_velocity_m_s"]].mean()), 4)
+        if len(steady)
+        else None,
+        "commanded_vx": config.cmd_vx_m_s,
+        "fell": fell,
+        "max_tilt_deg": round(math.degrees(float(tilt.max())), 2),
+        "controller_states": states,
+        "policy_seconds": round(float(time_s[-1]), 2),
+        "reality": config.reality,
+    }
+
+
+@contextmanager
+def ros_nodes(config: Sim2SimConfig) -> Iterator[Operator]:
+    """The emulator and the policy node as child processes, and an operator node here; all torn down after."""
+    environment = _private_ros_environment(config.domain_id)
+    saved = {key: os.environ.get(key) for key in environment}
+    os.environ.update(environment)
+    logs = Path(tempfile.mkdtemp(prefix="simreal-sim2sim-"))
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    operator = Operator(context)
+    try:
+        operator.children.append(_start("sim_robot", _emulator_command(config), logs))
+        operator.await_ground_truth(config.startup_timeout_s)
+        operator.children.append(_start("policy_node", _policy_command(config), logs))
+        yield operator
+    finally:
+        for _, process, _ in operator.children:
+            _stop(process)
+        operator.close()
+        rclpy.shutdown(context=context)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class Operator:
+    """A person at the console, as a ROS 2 node: services, /cmd_vel, and what comes back."""
+
+    def __init__(self, context: rclpy.Context) -> None:
+        self.recording = Recording()
+        self.children: list[tuple[str, subprocess.Popen, Path]] = []
+        self.node = rclpy.create_node("simreal_sim2sim_operator", context=context)
+        node = self.node
+        self.cmd_vel = node.create_publisher(Twist, topics.CMD_VEL, topics.CMD_VEL_QOS)
+        self.clients = {name: node.create_client(Trigger, f"/{topics.POLICY_NODE}/{name}") for name in topics.SERVICES}
+        node.create_subscription(String, f"/{topics.POLICY_NODE}/{topics.STATE}", self._on_state, topics.STATE_QOS)
+        node.create_subscription(Float64MultiArray, topics.SIM_BASE_STATE, self._on_base_state, 100)
+        node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, topics.DIAGNOSTICS_QOS)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(node)
+        self.spinner = threading.Thread(target=self._spin, daemon=True)
+        self.spinner.start()
+
+    def _spin(self) -> None:
+        while self.executor.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception:  # the context shut down under us while closing
+                return
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+
+    def _on_state(self, message: String) -> None:
+        with self.recording.lock:
+            self.recording.states.append(message.data)
+
+    def _on_base_state(self, message: Float64MultiArray) -> None:
+        row = np.asarray(message.data, dtype=np.float64)
+        if row.shape == (len(topics.SIM_BASE_STATE_FIELDS),):
+            with self.recording.lock:
+                self.recording.base_states.append(row)
+
+    def _on_diagnostics(self, message: DiagnosticArray) -> None:
+        with self.recording.lock:
+            for status in message.status:
+                self.recording.diagnostics[status.name] = {pair.key: pair.value for pair in status.values}
+
+    def sim_time(self) -> float:
+        with self.recording.lock:
+            return float(self.recording.base_states[-1][0]) if self.recording.base_states else 0.0
+
+    def base_states_since(self, sim_time_s: float) -> np.ndarray:
+        with self.recording.lock:
+            rows = [row for row in self.recording.base_states if row[0] >= sim_time_s]
+        return np.stack(rows) if rows else np.zeros((0, len(topics.SIM_BASE_STATE_FIELDS)))
+
+    def await_ground_truth(self, timeout_s: float) -> None:
+        self._wait(lambda: len(self.recording.base_states) > 0, timeout_s, "the emulator's /sim/base_state")
+
+    def await_state(self, state: str, timeout_s: float) -> None:
+        self._wait(lambda: self.recording.state() == state, timeout_s, f"controller state {state}")
+
+    def await_diagnostics(self, key: str, timeout_s: float) -> dict[str, str]:
+        """The latest diagnostic status carrying `key` (statuses are published about once a second)."""
+        self._wait(lambda: self._status_with(key) is not None, timeout_s, f"a /diagnostics status with {key!r}")
+        return self._status_with(key) or {}
+
+    def _status_with(self, key: str) -> dict[str, str] | None:
+        with self.recording.lock:
+            return next((dict(values) for values in self.recording.diagnostics.values() if key in values), None)
+
+    def call(self, service: str, timeout_s: float = 5.0) -> None:
+        client = self.clients[service]
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            raise Sim2SimError(f"service /{topics.POLICY_NODE}/{service} did not appear" + _logs(self.children))
+        future = client.call_async(Trigger.Request())
+        deadline = time.monotonic() + timeout_s
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not future.done():
+            raise Sim2SimError(f"service /{topics.POLICY_NODE}/{service} did not answer within {timeout_s} s")
+        response = future.result()
+        if not response.success:
+            raise Sim2SimError(f"{service} was refused: {response.message}")
+
+    def drive(self, vx: float, vy: float, yaw_rate: float, seconds: float) -> None:
+        """Publish the command at 20 Hz for `seconds` (stops early if the controller leaves POLICY)."""
+        message = Twist()
+        message.linear.x, message.linear.y, message.angular.z = float(vx), float(vy), float(yaw_rate)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.recording.state() == "POLICY":
+            self.cmd_vel.publish(message)
+            time.sleep(0.05)
+
+    def _wait(self, ready, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            for name, process, _ in self.children:
+                if process.poll() is not None:
+                    raise Sim2SimError(
+                        f"{name} exited with {process.returncode} while waiting for {what}" + _logs(self.children)
+                    )
+            time.sleep(0.02)
+        raise Sim2SimError(
+            f"timed out after {timeout_s} s waiting for {what} (last state {self.recording.state()})"
+            + _logs(self.children)
+        )
+
+
+def _private_ros_environment(domain_id: int | None) -> dict[str, str]:
+    if domain_id is None:
+        domain_id = int(os.environ.get("ROS_DOMAIN_ID", "0")) or 1 + os.getpid() % 100
+    return {
+        "ROS_DOMAIN_ID": str(domain_id),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+    }
+
+
+def _ros_args(params: Path, overrides: dict[str, object]) -> list[str]:
+    args = ["--ros-args", "--params-file", str(params)]
+    for key, value in overrides.items():
+        args += ["-p", f"{key}:={_ros_value(value)}"]
+    return args
+
+
+def _ros_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def _emulator_command(config: Sim2SimConfig) -> list[str]:
+    return [sys.executable, "-m", "robot_io.sim_robot", *_ros_args(config.params, config.reality)]
+
+
+def _policy_command(config: Sim2SimConfig) -> list[str]:
+    overrides = {"bundle": config.bundle.resolve()}
+    return [sys.executable, "-m", "robot_io.policy_node", *_ros_args(config.params, overrides)]
+
+
+def _start(name: str, command: list[str], logs: Path) -> tuple[str, subprocess.Popen, Path]:
+    log = logs / f"{name}.log"
+    handle = log.open("w")
+    process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+    handle.close()
+    return name, process, log
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _logs(children: list) -> str:
+    parts = []
+    for name, _, log in children:
+        lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:] if log.exists() else []
+        parts.append(f"\n--- {name} ({log}) ---\n" + "\n".join(lines))
+    return "".join(parts)
