@@ -190,9 +190,9 @@ def _reality_overrides(args: argparse.Namespace) -> dict[str, object]:
     """Emulator parameter overrides from --reality FILE and the reality flags (flags win)."""
     overrides: dict[str, object] = {}
     if args.reality is not None:
-        from robot_io.reality import Reality
+        from robot_io.reality import load_reality_overrides
 
-        overrides.update(Reality.from_yaml(args.reality).overrides())
+        overrides.update(load_reality_overrides(args.reality))
     for name in REALITY_FLAGS:
         value = getattr(args, name)
         if value is not None:

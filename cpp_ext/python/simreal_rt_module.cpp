@@ -309,6 +309,7 @@ PYBIND11_MODULE(simreal_rt, m) {
       .def(py::init<>())
       .def_readwrite("sit_joint_pos", &CoreOptions::sit_joint_pos)
       .def_readwrite("stand_up_duration_s", &CoreOptions::stand_up_duration_s)
+      .def_readwrite("stand_up_via_sit_pose", &CoreOptions::stand_up_via_sit_pose)
       .def_readwrite("sit_down_duration_s", &CoreOptions::sit_down_duration_s)
       .def_readwrite("max_target_step_rad", &CoreOptions::max_target_step_rad)
       .def_readwrite("inference_budget_s", &CoreOptions::inference_budget_s);

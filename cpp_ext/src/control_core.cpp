@@ -67,6 +67,7 @@ ControllerConfig controller_config(const BundleSpec& spec, const CoreOptions& o)
   c.state_timeout_s = spec.safety.state_timeout_s;
   c.tilt_limit_rad = spec.safety.tilt_limit_rad;
   c.stand_up_duration_s = o.stand_up_duration_s;
+  c.stand_up_via_sit_pos = o.stand_up_via_sit_pose;
   c.sit_down_duration_s = o.sit_down_duration_s;
   c.max_target_step_rad = o.max_target_step_rad;
   c.inference_budget_s = o.inference_budget_s > 0.0 ? o.inference_budget_s : 0.5 * spec.control_dt_s;

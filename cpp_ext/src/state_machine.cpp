@@ -182,6 +182,7 @@ Fault Controller::present_fault(double time_s, const double* joint_pos) const no
 void Controller::enter_damping(Fault cause) noexcept {
   state_ = State::DAMPING;
   cause_ = cause;
+  rise_after_fold_ = false;
 }
 
 void Controller::begin_ramp(State s, const double* from, const std::vector<double>& to,
@@ -261,7 +262,15 @@ Command Controller::tick(const TickInput& in) noexcept {
 
   // A finished ramp hands over one tick after reaching its end pose, so the
   // end pose itself is commanded exactly before the next state takes over.
-  if (state_ == State::STAND_UP && ramp_progress_ >= 1.0) state_ = State::STANDING;
+  if (state_ == State::STAND_UP && ramp_progress_ >= 1.0) {
+    if (rise_after_fold_) {
+      // second leg, from the sit pose just commanded (target_ holds it exactly)
+      rise_after_fold_ = false;
+      begin_ramp(State::STAND_UP, target_.data(), cfg_.default_pos, cfg_.stand_up_duration_s, in.time_s);
+    } else {
+      state_ = State::STANDING;
+    }
+  }
   if (state_ == State::SIT_DOWN && ramp_progress_ >= 1.0) state_ = State::ZERO_TORQUE;
 
   switch (state_) {
@@ -302,7 +311,9 @@ Result Controller::request(Request r, double time_s, const double* joint_pos) no
       }
       const Fault f = present_fault(time_s, joint_pos);
       if (f != Fault::NONE) return {false, fault_refusal(f)};
-      begin_ramp(State::STAND_UP, joint_pos, cfg_.default_pos, cfg_.stand_up_duration_s, time_s);
+      begin_ramp(State::STAND_UP, joint_pos, cfg_.stand_up_via_sit_pos ? cfg_.sit_pos : cfg_.default_pos,
+                 cfg_.stand_up_duration_s, time_s);
+      rise_after_fold_ = cfg_.stand_up_via_sit_pos;
       return kAccepted;
     }
     case Request::START_POLICY: {

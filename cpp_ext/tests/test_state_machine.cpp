@@ -481,6 +481,56 @@ void test_stand_up_follows_duration_when_slow_enough() {
   CHECK(ticks + 250 >= 499 && ticks + 250 <= 501);
 }
 
+// With stand_up_via_sit_pos the ramp folds into sit_pos first, then rises to
+// default_pos: each leg a straight line within the step bound, the sit pose
+// commanded exactly at the corner, STAND_UP throughout, then STANDING.
+void test_stand_up_via_sit_pose() {
+  ControllerConfig c = make_config();
+  c.stand_up_via_sit_pos = true;
+  Sim sim(c);
+  sim.step();
+  const std::vector<double> start(sim.pos, sim.pos + N);
+  CHECK(sim.req(Request::STAND_UP).accepted);
+  std::vector<std::vector<double>> path{start};
+  for (int i = 0; i < 10000 && sim.ctl.state() == State::STAND_UP; ++i) {
+    const Snap s = sim.step();
+    if (s.state != State::STAND_UP) break;
+    path.push_back(s.tgt);
+  }
+  CHECK(sim.last.state == State::STANDING);
+  CHECK(path.back() == c.default_pos);
+  std::size_t corner = 0;
+  for (std::size_t k = 0; k < path.size() && corner == 0; ++k)
+    if (path[k] == c.sit_pos) corner = k;
+  CHECK(corner > 0 && corner + 1 < path.size());
+  bool step_ok = true, fold_on_line = true, rise_on_line = true;
+  for (std::size_t k = 1; k < path.size(); ++k) {
+    step_ok = step_ok && max_abs_diff(path[k], path[k - 1]) <= c.max_target_step_rad;
+    const std::vector<double>& from = k <= corner ? start : c.sit_pos;
+    const std::vector<double>& to = k <= corner ? c.sit_pos : c.default_pos;
+    double fraction = -1.0;
+    for (int j = 0; j < N; ++j) {
+      const double way = to[j] - from[j];
+      if (std::fabs(way) < 1e-6) continue;
+      const double f = (path[k][j] - from[j]) / way;
+      if (fraction < 0.0) fraction = f;
+      (k <= corner ? fold_on_line : rise_on_line) =
+          (k <= corner ? fold_on_line : rise_on_line) && std::fabs(f - fraction) < 1e-9 && f >= -1e-12 && f <= 1.0;
+    }
+  }
+  CHECK(step_ok);
+  CHECK(fold_on_line);
+  CHECK(rise_on_line);
+  // a fault during the fold cancels the rise: DAMPING, and reset leads back to ZERO_TORQUE, not up
+  Sim faulty(c);
+  faulty.step();
+  CHECK(faulty.req(Request::STAND_UP).accepted);
+  for (int i = 0; i < 5; ++i) faulty.step();
+  CHECK(faulty.req(Request::DAMP).accepted);
+  faulty.step();
+  CHECK(faulty.ctl.state() == State::DAMPING);
+}
+
 void test_full_cycle_and_sit_down() {
   Sim sim;
   sim.step();
@@ -835,6 +885,7 @@ int main() {
   test_stand_up_requests_need_healthy_inputs();
   test_stand_up_rate_limited_when_duration_short();
   test_stand_up_follows_duration_when_slow_enough();
+  test_stand_up_via_sit_pose();
   test_full_cycle_and_sit_down();
   test_sit_down_rate_limited();
   test_policy_passthrough();

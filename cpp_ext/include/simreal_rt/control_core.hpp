@@ -19,7 +19,8 @@ namespace simreal_rt {
 // Robot-side settings the bundle does not carry.
 struct CoreOptions {
   std::map<std::string, double> sit_joint_pos;  // by joint name; empty = the bundle's default pose
-  double stand_up_duration_s = 2.0;
+  double stand_up_duration_s = 2.0;  // per leg: fold into the sit pose, then rise
+  bool stand_up_via_sit_pose = true;  // false: rise straight from wherever the joints are
   double sit_down_duration_s = 2.0;
   double max_target_step_rad = 0.01;  // per tick while standing up / sitting down
   double inference_budget_s = 0.0;    // <= 0: half the bundle's control_dt

@@ -41,7 +41,10 @@ struct ControllerConfig {
   double damping_kd = 1.0;
   double state_timeout_s = 0.1;  // max age of joint state / IMU
   double tilt_limit_rad = 0.8;
-  double stand_up_duration_s = 2.0;
+  double stand_up_duration_s = 2.0;  // per leg of the stand-up ramp
+  // Stand up in two legs: fold into sit_pos first (the trunk still on the ground), then rise to
+  // default_pos. A legged robot lying with its legs splayed tips over if it rises straight.
+  bool stand_up_via_sit_pos = false;
   double sit_down_duration_s = 2.0;
   double max_target_step_rad = 0.01;  // per tick, STAND_UP and SIT_DOWN
   double inference_budget_s = 0.005;
@@ -125,6 +128,7 @@ class Controller {
   double ramp_rate_limit_ = 0.0;  // max progress per tick from max_target_step_rad
   double ramp_duration_s_ = 0.0;
   double ramp_last_time_s_ = 0.0;
+  bool rise_after_fold_ = false;  // STAND_UP is in its first leg (to sit_pos); default_pos follows
 
   std::vector<double> target_, kp_, kd_;
 };
