@@ -190,17 +190,18 @@ class Operator:
         node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, topics.DIAGNOSTICS_QOS)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(node)
+        self._stopping = threading.Event()
         self.spinner = threading.Thread(target=self._spin, daemon=True)
         self.spinner.start()
 
     def _spin(self) -> None:
-        while self.executor.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # the context shut down under us while closing
-                return
+        while not self._stopping.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
 
     def close(self) -> None:
+        """Stop spinning first: tearing the executor down under a spinning thread aborts the process."""
+        self._stopping.set()
+        self.spinner.join(timeout=5.0)
         self.executor.shutdown(timeout_sec=1.0)
         self.node.destroy_node()
 

@@ -1,0 +1,604 @@
+"""The policy node `simreal_policy` (DESIGN.md §5): ROS 2 in and out around simreal_rt's ControlCore.
+
+The core (state machine, watchdog, observation, network, action processing) is C++; this node only moves
+messages. A dedicated thread ticks the core against absolute monotonic deadlines while rclpy's executor spins
+in the main thread (subscriptions, services, diagnostics).
+
+    python -m robot_io.policy_node --ros-args --params-file launch/params/quadruped.yaml -p bundle:=/abs/path
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Twist
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.context import Context
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Bool, Float64MultiArray, String
+from std_srvs.srv import Trigger
+
+import simreal_rt
+from robot_io import topics
+from robot_io.tick_stats import RingBuffer
+
+# How long the control thread may wait for the GIL each time it takes it back (before the tick, after the core
+# and after each publish). CPython's default 5 ms is a quarter period; with the executor busy on 1.5 kHz of sensor
+# messages, 0.5 ms still cost ~0.8 ms per tick, 0.1 ms ~0.25 ms.
+SWITCH_INTERVAL_S = 0.0001
+# Real-time priority for the control thread where the OS allows it (root or an rtprio limit); otherwise the
+# default policy. Low on purpose: below the kernel's IRQ threads (50) and DDS's threads keep running.
+CONTROL_THREAD_FIFO_PRIORITY = 10
+STATS_CAPACITY = 60_000  # ticks kept for the timing statistics: 20 min at 50 Hz
+LOG_THROTTLE_S = 5.0
+
+# Exactly the `simreal_policy` section of launch/params/quadruped.yaml (a test compares the two).
+PARAMETER_DEFAULTS: dict[str, object] = {
+    "bundle": "policies/pretrained/quadruped-flat/bundle",
+    "control_rate_hz": 0.0,
+    "cmd_vel_timeout_s": 0.5,
+    "startup_timeout_s": 10.0,
+    "stand_up_duration_s": 2.0,
+    "sit_down_duration_s": 2.0,
+    "max_target_step_rad": 0.02,
+    "inference_budget_s": 0.0,
+    "sit_joint_names": [f"{leg}_{part}" for leg in ("FR", "FL", "RR", "RL") for part in ("hip", "thigh", "calf")],
+    "sit_joint_pos": [-0.1, 1.2, -2.5, 0.1, 1.2, -2.5, -0.1, 1.2, -2.5, 0.1, 1.2, -2.5],
+    "diagnostics_rate_hz": 1.0,
+}
+
+
+class StartupError(Exception):
+    """The node cannot start; the message is the one line the operator sees."""
+
+
+@dataclass(frozen=True)
+class PolicyParams:
+    """The node's parameters, type-checked."""
+
+    bundle: Path
+    control_rate_hz: float
+    cmd_vel_timeout_s: float
+    startup_timeout_s: float
+    stand_up_duration_s: float
+    sit_down_duration_s: float
+    max_target_step_rad: float
+    inference_budget_s: float
+    sit_joint_pos: dict[str, float]  # empty: the bundle's standing pose
+    diagnostics_rate_hz: float
+
+    def core_options(self) -> simreal_rt.CoreOptions:
+        options = simreal_rt.CoreOptions()
+        options.sit_joint_pos = dict(self.sit_joint_pos)
+        options.stand_up_duration_s = self.stand_up_duration_s
+        options.sit_down_duration_s = self.sit_down_duration_s
+        options.max_target_step_rad = self.max_target_step_rad
+        options.inference_budget_s = self.inference_budget_s
+        return options
+
+
+def _number(name: str, value: object, *, positive: bool = False) -> float:
+    """A finite float (ints accepted, so `-p rate:=50` works) that is >= 0, or > 0 when `positive`."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise StartupError(f"parameter {name} must be a finite number, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise StartupError(f"parameter {name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
+    return float(value)
+
+
+def _list(name: str, value: object, kind: type) -> list:
+    """A list of `kind` (an empty or unset list parameter arrives as None or a byte array)."""
+    if value is None:
+        return []
+    items = list(value) if isinstance(value, list | tuple) else None
+    if items is None or not all(isinstance(v, kind) or (kind is float and type(v) is int) for v in items):
+        raise StartupError(f"parameter {name} must be a list of {kind.__name__}, got {value!r}")
+    return [kind(v) for v in items]
+
+
+def read_params(node: Node) -> PolicyParams:
+    """Declare every parameter with its default and read it back; StartupError naming a bad one."""
+    values = {}
+    for name, default in PARAMETER_DEFAULTS.items():
+        # dynamic typing: rclpy's strict typing would reject `control_rate_hz: 50` with a traceback
+        node.declare_parameter(name, default, ParameterDescriptor(dynamic_typing=True))
+        values[name] = node.get_parameter(name).value
+    names = _list("sit_joint_names", values["sit_joint_names"], str)
+    positions = _list("sit_joint_pos", values["sit_joint_pos"], float)
+    if len(names) != len(positions):
+        raise StartupError(f"sit_joint_names has {len(names)} entries but sit_joint_pos has {len(positions)}")
+    if not isinstance(values["bundle"], str) or not values["bundle"]:
+        raise StartupError(f"parameter bundle must be a directory path, got {values['bundle']!r}")
+    return PolicyParams(
+        bundle=Path(values["bundle"]).expanduser().resolve(),  # relative to the current directory
+        control_rate_hz=_number("control_rate_hz", values["control_rate_hz"]),
+        cmd_vel_timeout_s=_number("cmd_vel_timeout_s", values["cmd_vel_timeout_s"], positive=True),
+        startup_timeout_s=_number("startup_timeout_s", values["startup_timeout_s"], positive=True),
+        stand_up_duration_s=_number("stand_up_duration_s", values["stand_up_duration_s"], positive=True),
+        sit_down_duration_s=_number("sit_down_duration_s", values["sit_down_duration_s"], positive=True),
+        max_target_step_rad=_number("max_target_step_rad", values["max_target_step_rad"], positive=True),
+        inference_budget_s=_number("inference_budget_s", values["inference_budget_s"]),
+        sit_joint_pos=dict(zip(names, positions, strict=True)),
+        diagnostics_rate_hz=_number("diagnostics_rate_hz", values["diagnostics_rate_hz"]),
+    )
+
+
+def stamp_s(stamp) -> float:
+    """builtin_interfaces/Time -> seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def joint_name_mismatch(bundle_names: Sequence[str], driver_names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(bundle joints missing from the driver, driver joints not in the bundle), each in its source's order."""
+    driver, bundle = set(driver_names), set(bundle_names)
+    return [n for n in bundle_names if n not in driver], [n for n in driver_names if n not in bundle]
+
+
+class PolicyNode(Node):
+    """simreal_policy: subscriptions and services in the executor's thread, the control tick in its own."""
+
+    def __init__(self, *, context: Context | None = None, parameter_overrides: list[Parameter] | None = None):
+        super().__init__(topics.POLICY_NODE, context=context, parameter_overrides=parameter_overrides)
+        try:
+            self.params = read_params(self)
+            self._spec = self._load_bundle_spec()
+        except StartupError:
+            self.destroy_node()
+            raise
+        self.bundle_joint_names: list[str] = list(self._spec["joint_names"])
+        bundle_rate_hz = 1.0 / float(self._spec["control_dt"])
+        self.control_rate_hz = self.params.control_rate_hz or bundle_rate_hz
+        if abs(self.control_rate_hz - bundle_rate_hz) > 1e-6 * bundle_rate_hz:
+            self.get_logger().warning(
+                f"control_rate_hz {self.control_rate_hz:g} differs from the bundle's {bundle_rate_hz:g} Hz"
+            )
+        self.period_s = 1.0 / self.control_rate_hz
+        self._clock = self.get_clock()
+        self._lock = threading.Lock()  # guards the latest-message references below
+        self._joint_state: JointState | None = None
+        self._imu: Imu | None = None
+        self._twist: Twist | None = None
+        self._twist_arrival_s = -math.inf  # time.monotonic() of the last /cmd_vel
+        self._estop = False
+        self.driver_joint_names: list[str] | None = None
+        self._driver_fault_pending = False  # a bad /joint_states before the core existed: damp at start
+        self.rejected_joint_states = 0  # messages with changed names or wrong lengths
+        self._rejected_reported = 0
+        self.core: simreal_rt.ControlCore | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.loop_error: BaseException | None = None
+        self._create_subscriptions()
+
+    # ---- start-up ---------------------------------------------------------------------------------------------
+
+    def _load_bundle_spec(self) -> dict:
+        """Load the bundle and check the options against it now, not after waiting for the robot."""
+        try:
+            spec = simreal_rt.load_bundle(str(self.params.bundle)).spec
+        except ValueError as error:  # BundleError derives from ValueError
+            raise StartupError(f"cannot use bundle {self.params.bundle}: {error}") from None
+        try:  # the bundle's own joint names as the driver's: only the options can fail here
+            simreal_rt.ControlCore(str(self.params.bundle), list(spec["joint_names"]), self.params.core_options())
+        except ValueError as error:
+            raise StartupError(
+                f"parameters sit_joint_names / sit_joint_pos / *_duration_s / max_target_step_rad / "
+                f"inference_budget_s do not fit bundle {self.params.bundle}: {error}"
+            ) from None
+        return spec
+
+    def _create_subscriptions(self) -> None:
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, topics.SENSOR_QOS)
+        self.create_subscription(Imu, topics.IMU, self._on_imu, topics.SENSOR_QOS)
+        self.create_subscription(Twist, topics.CMD_VEL, self._on_cmd_vel, topics.CMD_VEL_QOS)
+        self.create_subscription(Bool, topics.ESTOP, self._on_estop, topics.ESTOP_QOS)
+
+    def wait_for_sensors(self, executor: SingleThreadedExecutor) -> bool:
+        """Spin until the first /joint_states and /imu/data; False on shutdown, StartupError on timeout."""
+        deadline_s = time.monotonic() + self.params.startup_timeout_s
+        while self.context.ok():
+            with self._lock:
+                have_joints, have_imu = self._joint_state is not None, self._imu is not None
+            if have_joints and have_imu:
+                return True
+            if time.monotonic() > deadline_s:
+                missing = topics.JOINT_STATES if not have_joints else topics.IMU
+                raise StartupError(
+                    f"no {missing} within startup_timeout_s = {self.params.startup_timeout_s:g} s: is the robot "
+                    f"driver running, on the same ROS_DOMAIN_ID?"
+                )
+            executor.spin_once(timeout_sec=0.05)
+        return False
+
+    def build_core(self) -> None:
+        """The ControlCore for the driver's joint names; StartupError listing missing and extra names."""
+        driver_names = self.driver_joint_names or []
+        missing, extra = joint_name_mismatch(self.bundle_joint_names, driver_names)
+        if missing:
+            raise StartupError(
+                f"{topics.JOINT_STATES} lacks bundle joints, refusing to start: missing {missing} "
+                f"(in the bundle, not in {topics.JOINT_STATES}); extra {extra} "
+                f"(in {topics.JOINT_STATES}, not in the bundle)"
+            )
+        try:
+            self.core = simreal_rt.ControlCore(str(self.params.bundle), driver_names, self.params.core_options())
+        except ValueError as error:  # e.g. duplicate driver joint names
+            raise StartupError(f"cannot control {driver_names}: {error}") from None
+        if extra:
+            self.get_logger().info(f"ignoring driver joints not in the bundle: {extra}")
+        if self._driver_fault_pending:
+            self.core.request("damp", self.now_s())
+
+    def start(self) -> None:
+        """Publishers, services, diagnostics and the control thread (after build_core)."""
+        assert self.core is not None, "build_core() first"
+        self._create_outputs()
+        for name in topics.SERVICES:
+            self.create_service(Trigger, f"~/{name}", partial(self._on_request, name))
+        if self.params.diagnostics_rate_hz > 0:
+            self.create_timer(1.0 / self.params.diagnostics_rate_hz, self._publish_diagnostics)
+        self._thread = threading.Thread(target=self._run_loop, name="simreal_policy_control", daemon=True)
+        self._thread.start()
+        self.get_logger().info(
+            f"controlling {len(self.bundle_joint_names)} joints at {self.control_rate_hz:g} Hz "
+            f"with {self.params.bundle}"
+        )
+
+    def stop(self) -> None:
+        """Stop the control thread (idempotent)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+
+    # ---- inputs (executor thread) -----------------------------------------------------------------------------
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        if self.driver_joint_names is None:  # the first message names the driver's joints, once
+            self.driver_joint_names = list(msg.name)
+        elif msg.name != self.driver_joint_names:
+            self._reject_joint_state(f"{topics.JOINT_STATES} joint names changed from {self.driver_joint_names}")
+            return
+        n = len(self.driver_joint_names)
+        if len(msg.position) != n or len(msg.velocity) != n:
+            self._reject_joint_state(
+                f"{topics.JOINT_STATES} has {len(msg.position)} positions and {len(msg.velocity)} velocities "
+                f"for {n} joint names"
+            )
+            return
+        with self._lock:
+            self._joint_state = msg  # never mutated after this: the tick copies from it
+
+    def _reject_joint_state(self, problem: str) -> None:
+        """A malformed /joint_states is a fault: damp (every time, so a reset cannot outlive it) and log."""
+        self.rejected_joint_states += 1
+        self.get_logger().error(f"{problem}: damping", throttle_duration_sec=LOG_THROTTLE_S)
+        if self.core is None:
+            self._driver_fault_pending = True
+        else:
+            self.core.request("damp", self.now_s())
+
+    def _on_imu(self, msg: Imu) -> None:
+        with self._lock:
+            self._imu = msg
+
+    def _on_cmd_vel(self, msg: Twist) -> None:
+        arrival_s = time.monotonic()  # Twist has no stamp: its age counts from arrival
+        with self._lock:
+            self._twist, self._twist_arrival_s = msg, arrival_s
+
+    def _on_estop(self, msg: Bool) -> None:
+        with self._lock:
+            changed, self._estop = self._estop != msg.data, bool(msg.data)
+        # one severity per call site: rclpy refuses a logging line whose severity changes between calls
+        if changed and msg.data:
+            self.get_logger().warning(f"{topics.ESTOP} pressed")
+        elif changed:
+            self.get_logger().info(f"{topics.ESTOP} released")
+
+    def _on_request(self, name: str, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        accepted, reason = self.core.request(name, self.now_s())
+        response.success, response.message = bool(accepted), reason
+        self.get_logger().info(f"{name}: {reason}")
+        return response
+
+    def now_s(self) -> float:
+        """ROS time in seconds: the clock of the message stamps."""
+        return self._clock.now().nanoseconds * 1e-9
+
+    def velocity_command(self) -> np.ndarray:
+        """(vx m/s, vy m/s, yaw rate rad/s) that the last tick passed to the core (zeros before the first)."""
+        return self._velocity_command_rad.copy() if self.core is not None and self._thread else np.zeros(3)
+
+    # ---- outputs ----------------------------------------------------------------------------------------------
+
+    def _create_outputs(self) -> None:
+        """Publishers, their reusable messages with numpy views on the message arrays, the tick's buffers."""
+        n, n_driver = len(self.bundle_joint_names), len(self.driver_joint_names)
+        self._joint_command_pub = self.create_publisher(JointState, topics.JOINT_COMMAND, topics.COMMAND_QOS)
+        self._pd_command_pub = self.create_publisher(Float64MultiArray, topics.JOINT_PD_COMMAND, topics.COMMAND_QOS)
+        self._state_pub = self.create_publisher(String, f"~/{topics.STATE}", topics.STATE_QOS)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, topics.DIAGNOSTICS_QOS)
+        self._joint_command_msg = JointState(name=list(self.bundle_joint_names))
+        self._joint_command_msg.position = np.zeros(n).tolist()
+        self._joint_command_msg.velocity = np.zeros(n).tolist()
+        self._joint_command_msg.effort = np.zeros(n).tolist()
+        # array.array exports a writable buffer: the tick writes targets in place, no new array per tick
+        self._command_pos_view = np.frombuffer(self._joint_command_msg.position, dtype=np.float64)
+        self._pd_command_msg = topics.pack_pd_command(self.bundle_joint_names, np.zeros((len(topics.PD_ROWS), n)))
+        self._pd_rows_view = np.frombuffer(self._pd_command_msg.data, dtype=np.float64).reshape(len(topics.PD_ROWS), n)
+        self._state_msg = String()
+        self._joint_pos = np.zeros(n_driver)
+        self._joint_vel = np.zeros(n_driver)
+        self._imu_quat_wxyz = np.zeros(4)
+        self._imu_ang_vel = np.zeros(3)
+        self._velocity_command_rad = np.zeros(3)
+        self._jitter_ms = RingBuffer(STATS_CAPACITY)
+        self._latency_ms = RingBuffer(STATS_CAPACITY)
+        self._inference_us = RingBuffer(STATS_CAPACITY)
+        self._tick_cost_us = RingBuffer(STATS_CAPACITY)
+        self.ticks = self.late_ticks = self.missed_deadlines = 0
+        self._late_ticks_reported = 0
+        self._last_state = ""
+        self._last_output: dict | None = None
+
+    # ---- the control loop (its own thread) --------------------------------------------------------------------
+
+    def _run_loop(self) -> None:
+        self.get_logger().info(_raise_thread_priority())
+        try:
+            self._loop()
+        except Exception as error:  # a failing tick must stop the node: the driver then times out and damps
+            if not self.context.ok() or self._stop.is_set():
+                return  # shutting down: publishing on a finalized context is expected to fail
+            self.loop_error = error
+            self.get_logger().fatal(f"control loop failed, shutting down: {error!r}")
+            self.context.try_shutdown()
+
+    def _loop(self) -> None:
+        """Tick at absolute deadlines t0 + k * period: late ticks run at once, whole missed periods are skipped."""
+        period_s = self.period_s
+        deadline_s = time.monotonic() + period_s
+        while not self._stop.is_set():
+            now_s = time.monotonic()
+            late = now_s > deadline_s  # the previous tick, the GIL or the scheduler kept us past this deadline
+            while now_s < deadline_s:
+                if self._stop.wait(deadline_s - now_s):
+                    return
+                now_s = time.monotonic()
+            self._tick(now_s, deadline_s, late)
+            deadline_s += period_s
+            behind_s = time.monotonic() - deadline_s
+            if behind_s > period_s:  # do not burst through a backlog: rejoin the grid at the next slot
+                skipped = int(behind_s // period_s)
+                deadline_s += skipped * period_s
+                self.missed_deadlines += skipped
+
+    def _tick(self, start_s: float, deadline_s: float, late: bool) -> None:
+        """Snapshot the inputs, run the core, publish the commands, record the timing."""
+        with self._lock:
+            joint_state, imu, estop = self._joint_state, self._imu, self._estop
+            twist, twist_arrival_s = self._twist, self._twist_arrival_s
+        self._copy_inputs(joint_state, imu)
+        self._write_velocity_command(twist, twist_arrival_s, start_s)
+        joint_state_stamp_s = stamp_s(joint_state.header.stamp)
+        out = self.core.tick(
+            self.now_s(),
+            joint_state_stamp_s,
+            self._joint_pos,
+            self._joint_vel,
+            stamp_s(imu.header.stamp),
+            self._imu_quat_wxyz,
+            self._imu_ang_vel,
+            self._velocity_command_rad,
+            estop,
+        )
+        publish_ns = self._publish_commands(out)
+        self._last_output = out
+        state = out["state"]
+        if state != self._last_state:
+            self._on_state_change(state, out)
+        self._record(start_s, deadline_s, late, out, publish_ns * 1e-9 - joint_state_stamp_s)
+
+    def _copy_inputs(self, joint_state: JointState, imu: Imu) -> None:
+        self._joint_pos[:] = joint_state.position  # array.array -> numpy via the buffer protocol
+        self._joint_vel[:] = joint_state.velocity
+        o, w = imu.orientation, imu.angular_velocity
+        self._imu_quat_wxyz[:] = topics.quaternion_wxyz_from_ros(o.x, o.y, o.z, o.w)
+        self._imu_ang_vel[0], self._imu_ang_vel[1], self._imu_ang_vel[2] = w.x, w.y, w.z
+
+    def _write_velocity_command(self, twist: Twist | None, arrival_s: float, now_s: float) -> None:
+        """The last /cmd_vel, or zeros when there is none younger than cmd_vel_timeout_s."""
+        if twist is None or now_s - arrival_s > self.params.cmd_vel_timeout_s:
+            self._velocity_command_rad[:] = 0.0
+        else:
+            v = self._velocity_command_rad
+            v[0], v[1], v[2] = twist.linear.x, twist.linear.y, twist.angular.z
+
+    def _publish_commands(self, out: dict) -> int:
+        """/joint_command and /joint_pd_command from the reused messages; returns the publish time (ROS ns)."""
+        np.copyto(self._command_pos_view, out["target_pos"])
+        rows = self._pd_rows_view  # rows q*, dq* (always 0), tau_ff (always 0), kp, kd
+        np.copyto(rows[0], out["target_pos"])
+        np.copyto(rows[3], out["kp"])
+        np.copyto(rows[4], out["kd"])
+        now_ns = self._clock.now().nanoseconds
+        stamp = self._joint_command_msg.header.stamp
+        stamp.sec, stamp.nanosec = divmod(now_ns, 1_000_000_000)
+        self._joint_command_pub.publish(self._joint_command_msg)
+        self._pd_command_pub.publish(self._pd_command_msg)
+        return now_ns
+
+    def _on_state_change(self, state: str, out: dict) -> None:
+        if state == "POLICY":
+            self._jitter_ms.clear()  # jitter is reported over the ticks since the policy (last) started
+        self._last_state = state
+        self._state_msg.data = state
+        self._state_pub.publish(self._state_msg)
+        if state == "DAMPING":
+            self.get_logger().warning(f"state DAMPING (cause {out['damping_cause']}, fault {out['fault']})")
+        else:
+            self.get_logger().info(f"state {state}")
+
+    def _record(self, start_s: float, deadline_s: float, late: bool, out: dict, latency_s: float) -> None:
+        self.ticks += 1
+        self.late_ticks += late
+        self._jitter_ms.add(abs(start_s - deadline_s) * 1e3)
+        if out["state"] == "POLICY":
+            self._latency_ms.add(latency_s * 1e3)
+        if out["policy_ran"]:
+            self._inference_us.add(out["inference_time_s"] * 1e6)
+        self._tick_cost_us.add((time.monotonic() - start_s) * 1e6)
+
+    # ---- diagnostics (executor thread) ------------------------------------------------------------------------
+
+    def diagnostics_values(self) -> dict[str, str]:
+        """The KeyValues of the /diagnostics status, as strings."""
+        out = self._last_output or {}
+        with self._lock:
+            estop = self._estop
+        return {
+            "state": out.get("state", self.core.state),
+            "fault": out.get("fault", "NONE"),
+            "damping_cause": out.get("damping_cause", "NONE"),
+            "ticks": str(self.ticks),
+            "late_ticks": str(self.late_ticks),
+            "missed_deadlines": str(self.missed_deadlines),
+            "control_rate_hz": f"{self.control_rate_hz:g}",
+            "period_jitter_p50_ms": f"{self._jitter_ms.percentile(50):.3f}",
+            "period_jitter_p99_ms": f"{self._jitter_ms.percentile(99):.3f}",
+            "period_jitter_max_ms": f"{self._jitter_ms.max():.3f}",
+            "state_to_command_latency_p99_ms": f"{self._latency_ms.percentile(99):.3f}",
+            "inference_p99_us": f"{self._inference_us.percentile(99):.1f}",
+            "inference_max_us": f"{self._inference_us.max():.1f}",
+            "tick_cost_p99_us": f"{self._tick_cost_us.percentile(99):.1f}",
+            "tilt_rad": f"{out.get('tilt_rad', math.nan):.3f}",
+            "estop": str(estop).lower(),
+            "velocity_command": json.dumps([round(float(v), 4) for v in self._velocity_command_rad]),
+            "rejected_joint_states": str(self.rejected_joint_states),
+        }
+
+    def _publish_diagnostics(self) -> None:
+        values = self.diagnostics_values()
+        # WARN when ticks ran late or /joint_states messages were rejected since the last report
+        news = (self.late_ticks - self._late_ticks_reported) + (self.rejected_joint_states - self._rejected_reported)
+        self._late_ticks_reported, self._rejected_reported = self.late_ticks, self.rejected_joint_states
+        if values["state"] == "DAMPING":
+            level = DiagnosticStatus.ERROR
+        elif news or values["fault"] != "NONE":
+            level = DiagnosticStatus.WARN
+        else:
+            level = DiagnosticStatus.OK
+        status = DiagnosticStatus(
+            level=level,
+            name=topics.POLICY_NODE,
+            message=values["state"],
+            hardware_id=str(self._spec.get("robot", "")),
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
+        message = DiagnosticArray(status=[status])
+        message.header.stamp = self._clock.now().to_msg()
+        self._diagnostics_pub.publish(message)
+
+
+def _raise_thread_priority() -> str:
+    """Put the calling thread under SCHED_FIFO at CONTROL_THREAD_FIFO_PRIORITY if permitted; what happened."""
+    if not hasattr(os, "sched_setscheduler"):
+        return "control thread at the default scheduling policy (no sched_setscheduler on this OS)"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(CONTROL_THREAD_FIFO_PRIORITY))  # 0: this thread
+    except OSError as error:
+        return f"control thread at the default scheduling policy (SCHED_FIFO refused: {error.strerror})"
+    return f"control thread at SCHED_FIFO priority {CONTROL_THREAD_FIFO_PRIORITY}"
+
+
+def serve(node: PolicyNode, executor: SingleThreadedExecutor) -> int:
+    """Start-up wait, the core, the control thread, then spin until shutdown; the exit status."""
+    if not node.wait_for_sensors(executor):
+        return 0
+    node.build_core()
+    node.start()
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass  # SIGINT / SIGTERM: rclpy's handlers shut the context down
+    except Exception:
+        # a shutdown landing inside spin_once can surface as RCLError ("context is not valid"): still a clean stop
+        if node.context.ok():
+            raise
+    finally:
+        node.stop()
+    return 1 if node.loop_error is not None else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m robot_io.policy_node --ros-args ...`: 0 after SIGINT/SIGTERM, 1 when it cannot start or fails."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    logger = rclpy.logging.get_logger(topics.POLICY_NODE)
+    try:
+        rclpy.init(args=argv)  # installs SIGINT and SIGTERM handlers that shut the context down
+    except Exception as error:  # e.g. a missing --params-file: one line, not a traceback
+        print(f"[ERROR] [{topics.POLICY_NODE}]: cannot initialize ROS 2: {error}", file=sys.stderr)
+        return 1
+    node = None
+    try:
+        node = PolicyNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        return serve(node, executor)
+    except StartupError as error:
+        logger.error(str(error))
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    except Exception:
+        if rclpy.ok():
+            raise
+        return 0  # a shutdown racing rclpy's executor (RCLError "context is not valid") is still a clean stop
+    finally:
+        if node is not None:
+            node.stop()
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def _ros_value(value: object) -> str:
+    """A `-p name:=value` value: rcl parses it as YAML, so JSON (quoted strings, flow lists) is safe."""
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, tuple):
+        value = list(value)
+    return json.dumps(value)
+
+
+def ros_argv(params_file: Path | None, overrides: dict[str, object]) -> list[str]:
+    """`[prog, --ros-args, --params-file F, -p key:=value, ...]` for main()."""
+    argv = [topics.POLICY_NODE, "--ros-args"]
+    if params_file is not None:
+        argv += ["--params-file", str(params_file)]
+    for name, value in overrides.items():
+        argv += ["-p", f"{name}:={_ros_value(value)}"]
+    return argv
+
+
+def run_policy_node(params_file: Path | None, overrides: dict[str, object]) -> int:
+    """Run the node in this process with a params file and overrides (`simreal deploy`); the exit status."""
+    return main(ros_argv(params_file, overrides))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
