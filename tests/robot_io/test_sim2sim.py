@@ -47,6 +47,7 @@ def test_emulator_lost_brings_the_policy_node_to_damping_in_time(ros_domain, how
     with ros_nodes(Sim2SimConfig(domain_id=ros_domain)) as operator:
         _walking(operator)
         _, emulator, _ = operator.children[0]
+        operator.expected_exits.add("sim_robot")
         os.kill(emulator.pid, signal.SIGKILL if how == "killed" else signal.SIGSTOP)
         try:
             took = _seconds_until(operator, "DAMPING")
@@ -63,6 +64,7 @@ def test_emulator_damps_when_commands_stop(ros_domain):
         _walking(operator)
         assert operator.await_diagnostics("mode", 3.0)["mode"] == "pd"
         _, policy_node, _ = operator.children[1]
+        operator.expected_exits.add("policy_node")
         policy_node.send_signal(signal.SIGKILL)
         stopped = time.monotonic()
         deadline = stopped + 3.0
