@@ -34,7 +34,7 @@ from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 import simreal_rt
-from robot_io import topics
+from robot_io import ros_args, topics
 from robot_io.tick_stats import RingBuffer
 
 # How long the control thread may wait for the GIL each time it takes it back (before the tick, after the core
@@ -576,23 +576,9 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.try_shutdown()
 
 
-def _ros_value(value: object) -> str:
-    """A `-p name:=value` value: rcl parses it as YAML, so JSON (quoted strings, flow lists) is safe."""
-    if isinstance(value, Path):
-        value = str(value)
-    if isinstance(value, tuple):
-        value = list(value)
-    return json.dumps(value)
-
-
 def ros_argv(params_file: Path | None, overrides: dict[str, object]) -> list[str]:
     """`[prog, --ros-args, --params-file F, -p key:=value, ...]` for main()."""
-    argv = [topics.POLICY_NODE, "--ros-args"]
-    if params_file is not None:
-        argv += ["--params-file", str(params_file)]
-    for name, value in overrides.items():
-        argv += ["-p", f"{name}:={_ros_value(value)}"]
-    return argv
+    return [topics.POLICY_NODE, *ros_args.ros_arguments(params_file, overrides)]
 
 
 def run_policy_node(params_file: Path | None, overrides: dict[str, object]) -> int:

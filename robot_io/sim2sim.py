@@ -29,6 +29,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from robot_io import topics
+from robot_io.ros_args import ros_arguments
 from sim.errors import SimrealError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -295,28 +296,13 @@ def _private_ros_environment(domain_id: int | None) -> dict[str, str]:
     }
 
 
-def _ros_args(params: Path, overrides: dict[str, object]) -> list[str]:
-    args = ["--ros-args", "--params-file", str(params)]
-    for key, value in overrides.items():
-        args += ["-p", f"{key}:={_ros_value(value)}"]
-    return args
-
-
-def _ros_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
-
-
 def _emulator_command(config: Sim2SimConfig) -> list[str]:
-    return [sys.executable, "-m", "robot_io.sim_robot", *_ros_args(config.params, config.reality)]
+    return [sys.executable, "-m", "robot_io.sim_robot", *ros_arguments(config.params, config.reality)]
 
 
 def _policy_command(config: Sim2SimConfig) -> list[str]:
     overrides = {"bundle": config.bundle.resolve()}
-    return [sys.executable, "-m", "robot_io.policy_node", *_ros_args(config.params, overrides)]
+    return [sys.executable, "-m", "robot_io.policy_node", *ros_arguments(config.params, overrides)]
 
 
 def _start(name: str, command: list[str], logs: Path) -> tuple[str, subprocess.Popen, Path]:

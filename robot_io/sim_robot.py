@@ -66,7 +66,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
-from robot_io import topics
+from robot_io import ros_args, topics
 from robot_io.reality import Reality, RealityError
 from sim.errors import SimrealError
 from sim.robot_spec import RobotSpec, joint_dof_ids, joint_qpos_ids, load_robot_spec
@@ -759,21 +759,7 @@ def ros_arguments(params_file: Path | None, overrides: Mapping[str, object]) -> 
     unknown = sorted(set(overrides) - set(PARAMETER_DEFAULTS))
     if unknown:
         raise SimRobotError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(PARAMETER_DEFAULTS)}")
-    args = [topics.SIM_ROBOT_NODE, "--ros-args"]
-    if params_file is not None:
-        args += ["--params-file", str(params_file)]
-    for key, value in overrides.items():
-        args += ["-p", f"{key}:={_ros_value(value)}"]
-    return args
-
-
-def _ros_value(value: object) -> str:
-    """A value as rcl's `-p name:=value` parser reads it back (YAML): bools lower case, floats keep their point."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
+    return [topics.SIM_ROBOT_NODE, *ros_args.ros_arguments(params_file, overrides)]
 
 
 __all__ = [
