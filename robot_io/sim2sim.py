@@ -38,6 +38,7 @@ DEFAULT_BUNDLE = ROOT / "policies" / "pretrained" / "quadruped-flat" / "bundle"
 FALLEN_HEIGHT_M = 0.15  # trunk lower than this: the robot is down
 FALLEN_TILT_RAD = math.radians(60.0)
 LOG_TAIL_LINES = 30
+STOP_BEFORE_SITTING_S = 1.5  # zero /cmd_vel this long before ~/sit_down, so the robot sits from a stand
 
 
 class Sim2SimError(SimrealError):
@@ -72,6 +73,11 @@ class Recording:
         with self.lock:
             return self.states[-1] if self.states else None
 
+    def states_seen(self) -> list[str]:
+        """Each state once, in the order first seen."""
+        with self.lock:
+            return list(dict.fromkeys(self.states))
+
 
 def run_sim2sim(config: Sim2SimConfig) -> dict:
     """Emulator + policy node; stand up, walk on command, sit down; returns the measurements."""
@@ -86,10 +92,11 @@ def run_sim2sim(config: Sim2SimConfig) -> dict:
         started = operator.sim_time()
         operator.drive(config.cmd_vx_m_s, config.cmd_vy_m_s, config.cmd_yaw_rate_rad_s, config.seconds)
         policy_window = operator.base_states_since(started)
+        result = summarize(config, operator.recording, policy_window, started)
         if config.sit_down and operator.recording.state() == "POLICY":
-            operator.call("sit_down")
-            operator.await_state("ZERO_TORQUE", 10.0)
-        return summarize(config, operator.recording, policy_window, started)
+            result["sat_down"] = operator.stop_and_sit_down()
+            result["controller_states"] = operator.recording.states_seen()
+        return result
 
 
 BENCH_KEYS = (
@@ -133,8 +140,7 @@ def summarize(config: Sim2SimConfig, recording: Recording, window: np.ndarray, s
     time_s = window[:, fields["sim_time_s"]] - started_s
     steady = window[time_s >= config.settle_s]
     tilt = window[:, fields["tilt_rad"]]
-    with recording.lock:
-        states = list(dict.fromkeys(recording.states))  # first-seen order, each once
+    states = recording.states_seen()
     fell = bool(window[:, fields["z_m"]].min() < FALLEN_HEIGHT_M or tilt.max() > FALLEN_TILT_RAD or "DAMPING" in states)
     return {
         "mean_forward_velocity_m_s": round(float(steady[:, fields["forward_velocity_m_s"]].mean()), 4)
@@ -259,6 +265,13 @@ class Operator:
         response = future.result()
         if not response.success:
             raise Sim2SimError(f"{service} was refused: {response.message}")
+
+    def stop_and_sit_down(self) -> bool:
+        """As an operator would: zero command until the robot stops, then ~/sit_down; True if it reached ZERO_TORQUE."""
+        self.drive(0.0, 0.0, 0.0, STOP_BEFORE_SITTING_S)
+        self.call("sit_down")
+        self._wait(lambda: self.recording.state() in ("ZERO_TORQUE", "DAMPING"), 10.0, "the end of SIT_DOWN")
+        return self.recording.state() == "ZERO_TORQUE"
 
     def drive(self, vx: float, vy: float, yaw_rate: float, seconds: float) -> None:
         """Publish the command at 20 Hz for `seconds` (stops early if the controller leaves POLICY)."""

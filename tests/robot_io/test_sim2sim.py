@@ -24,7 +24,7 @@ def test_shipped_policy_walks_at_the_commanded_speed_in_sim2sim(ros_domain, caps
     assert result["fell"] is False
     assert abs(result["mean_forward_velocity_m_s"] - 0.5) <= 0.1
     assert result["controller_states"][:4] == ["ZERO_TORQUE", "STAND_UP", "STANDING", "POLICY"]
-    assert "SIT_DOWN" in result["controller_states"]
+    assert "SIT_DOWN" in result["controller_states"] and result["sat_down"] is True
 
 
 def _walking(operator) -> None:
