@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import Trigger
@@ -44,7 +46,10 @@ SWITCH_INTERVAL_S = 0.0001
 # Real-time priority for the control thread where the OS allows it (root or an rtprio limit); otherwise the
 # default policy. Low on purpose: below the kernel's IRQ threads (50) and DDS's threads keep running.
 CONTROL_THREAD_FIFO_PRIORITY = 10
-STATS_CAPACITY = 60_000  # ticks kept for the timing statistics: 20 min at 50 Hz
+# ticks kept for the timing statistics: 5 min at 50 Hz. Percentiles over them are computed once a second with
+# the GIL held (about 0.15 ms per statistic at this size), so a larger window would show up as control jitter.
+STATS_CAPACITY = 15_000
+SHUTDOWN_DAMPING_TICKS = 3  # DAMPING commands published on SIGINT/SIGTERM before the node exits
 LOG_THROTTLE_S = 5.0
 
 # Exactly the `simreal_policy` section of launch/params/quadruped.yaml (a test compares the two).
@@ -182,6 +187,8 @@ class PolicyNode(Node):
         self.core: simreal_rt.ControlCore | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._shutdown_requested = threading.Event()
+        self.rejected_cmd_vel = 0
         self.loop_error: BaseException | None = None
         self._create_subscriptions()
 
@@ -206,7 +213,10 @@ class PolicyNode(Node):
         self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, topics.SENSOR_QOS)
         self.create_subscription(Imu, topics.IMU, self._on_imu, topics.SENSOR_QOS)
         self.create_subscription(Twist, topics.CMD_VEL, self._on_cmd_vel, topics.CMD_VEL_QOS)
+        # DESIGN.md §5 asks for a latched (transient local) /estop; a volatile e-stop publisher cannot match
+        # a transient-local reader, so a second, volatile reader hears those: a pressed e-stop is never lost
         self.create_subscription(Bool, topics.ESTOP, self._on_estop, topics.ESTOP_QOS)
+        self.create_subscription(Bool, topics.ESTOP, self._on_estop, topics.ESTOP_VOLATILE_QOS)
 
     def wait_for_sensors(self, executor: SingleThreadedExecutor) -> bool:
         """Spin until the first /joint_states and /imu/data; False on shutdown, StartupError on timeout."""
@@ -259,6 +269,13 @@ class PolicyNode(Node):
             f"with {self.params.bundle}"
         )
 
+    def running(self) -> bool:
+        """The control thread is ticking (so a shutdown can still command DAMPING)."""
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self) -> None:
         """Stop the control thread (idempotent)."""
         self._stop.set()
@@ -298,6 +315,9 @@ class PolicyNode(Node):
 
     def _on_cmd_vel(self, msg: Twist) -> None:
         arrival_s = time.monotonic()  # Twist has no stamp: its age counts from arrival
+        if not all(math.isfinite(v) for v in (msg.linear.x, msg.linear.y, msg.angular.z)):
+            self.rejected_cmd_vel += 1  # a buggy teleop must not drop a walking robot into DAMPING
+            return
         with self._lock:
             self._twist, self._twist_arrival_s = msg, arrival_s
 
@@ -369,11 +389,24 @@ class PolicyNode(Node):
             self.get_logger().fatal(f"control loop failed, shutting down: {error!r}")
             self.context.try_shutdown()
 
+    def request_shutdown(self) -> None:
+        """SIGINT/SIGTERM: the control thread commands DAMPING for a few ticks, then stops (the robot is not
+        left holding the last policy target at policy gains until some driver timeout, if it has one)."""
+        self._shutdown_requested.set()
+
     def _loop(self) -> None:
         """Tick at absolute deadlines t0 + k * period: late ticks run at once, whole missed periods are skipped."""
         period_s = self.period_s
         deadline_s = time.monotonic() + period_s
+        damping_ticks_left = SHUTDOWN_DAMPING_TICKS
         while not self._stop.is_set():
+            if self._shutdown_requested.is_set():
+                if damping_ticks_left == SHUTDOWN_DAMPING_TICKS:
+                    self.core.request("damp", self.now_s())
+                if damping_ticks_left == 0:
+                    self._stop.set()
+                    return
+                damping_ticks_left -= 1
             now_s = time.monotonic()
             late = now_s > deadline_s  # the previous tick, the GIL or the scheduler kept us past this deadline
             while now_s < deadline_s:
@@ -486,6 +519,7 @@ class PolicyNode(Node):
             "inference_p99_us": f"{self._inference_us.percentile(99):.1f}",
             "inference_max_us": f"{self._inference_us.max():.1f}",
             "tick_cost_p99_us": f"{self._tick_cost_us.percentile(99):.1f}",
+            "rejected_cmd_vel": str(self.rejected_cmd_vel),
             "tilt_rad": f"{out.get('tilt_rad', math.nan):.3f}",
             "estop": str(estop).lower(),
             "velocity_command": json.dumps([round(float(v), 4) for v in self._velocity_command_rad]),
@@ -533,9 +567,10 @@ def serve(node: PolicyNode, executor: SingleThreadedExecutor) -> int:
     node.build_core()
     node.start()
     try:
-        executor.spin()
+        while node.context.ok() and not node.stopped():
+            executor.spin_once(timeout_sec=0.05)
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass  # SIGINT / SIGTERM: rclpy's handlers shut the context down
+        pass
     except Exception:
         # a shutdown landing inside spin_once can surface as RCLError ("context is not valid"): still a clean stop
         if node.context.ok():
@@ -550,11 +585,20 @@ def main(argv: list[str] | None = None) -> int:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     logger = rclpy.logging.get_logger(topics.POLICY_NODE)
     try:
-        rclpy.init(args=argv)  # installs SIGINT and SIGTERM handlers that shut the context down
+        # our own SIGINT/SIGTERM handling: rclpy's would tear the publishers down before a damping command
+        rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     except Exception as error:  # e.g. a missing --params-file: one line, not a traceback
         print(f"[ERROR] [{topics.POLICY_NODE}]: cannot initialize ROS 2: {error}", file=sys.stderr)
         return 1
     node = None
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if node is not None and node.running():
+            node.request_shutdown()  # DAMPING ticks first; serve() returns when the control thread stops
+        else:
+            rclpy.try_shutdown()  # still starting up: nothing was commanded yet
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         node = PolicyNode()
         executor = SingleThreadedExecutor()
@@ -574,6 +618,8 @@ def main(argv: list[str] | None = None) -> int:
             node.stop()
             node.destroy_node()
         rclpy.try_shutdown()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def ros_argv(params_file: Path | None, overrides: dict[str, object]) -> list[str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import os
+import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -57,7 +59,7 @@ class Sim2SimConfig:
     sit_down: bool = True  # end with ~/sit_down, as an operator would
     reality: dict[str, object] = field(default_factory=dict)  # emulator parameter overrides
     startup_timeout_s: float = 30.0
-    domain_id: int | None = None  # None: a private one (never 0, where real robots talk)
+    domain_id: int | None = None  # None: a random private one, never 0 nor this shell's ROS_DOMAIN_ID
 
 
 @dataclass
@@ -158,28 +160,43 @@ def summarize(config: Sim2SimConfig, recording: Recording, window: np.ndarray, s
 @contextmanager
 def ros_nodes(config: Sim2SimConfig) -> Iterator[Operator]:
     """The emulator and the policy node as child processes, and an operator node here; all torn down after."""
-    environment = _private_ros_environment(config.domain_id)
-    saved = {key: os.environ.get(key) for key in environment}
-    os.environ.update(environment)
+    saved = {key: os.environ.get(key) for key in (*ROS_ENVIRONMENT, *INHERITED_DDS_SETTINGS)}
     logs = Path(tempfile.mkdtemp(prefix="simreal-sim2sim-"))
+    previous_sigterm = _exit_on_sigterm()
+    operator: Operator | None = None
     context = rclpy.Context()
-    rclpy.init(context=context)
-    operator = Operator(context)
     try:
+        _use_private_ros_environment(config.domain_id)
+        rclpy.init(context=context)
+        operator = Operator(context)
         operator.children.append(_start("sim_robot", _emulator_command(config), logs))
         operator.await_ground_truth(config.startup_timeout_s)
         operator.children.append(_start("policy_node", _policy_command(config), logs))
         yield operator
     finally:
-        for _, process, _ in operator.children:
-            _stop(process)
-        operator.close()
-        rclpy.shutdown(context=context)
+        if operator is not None:
+            for _, process, _ in operator.children:
+                _stop(process)
+            operator.close()
+        rclpy.try_shutdown(context=context)
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _exit_on_sigterm():
+    """SIGTERM raises SystemExit, so the children are stopped on the way out; the previous handler, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def exit_now(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    return signal.signal(signal.SIGTERM, exit_now)
 
 
 class Operator:
@@ -299,23 +316,45 @@ class Operator:
         )
 
 
-def _private_ros_environment(domain_id: int | None) -> dict[str, str]:
+ROS_ENVIRONMENT = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION")
+# settings that could connect the simulated nodes to real ones: never passed on to sim2sim
+INHERITED_DDS_SETTINGS = (
+    "ROS_STATIC_PEERS",
+    "ROS_DISCOVERY_SERVER",
+    "FASTDDS_DEFAULT_PROFILES_FILE",
+    "ROS_LOCALHOST_ONLY",
+)
+
+
+def _use_private_ros_environment(domain_id: int | None) -> None:
+    """A DDS domain of our own on loopback: the simulated policy must never reach a real robot's driver.
+
+    Without an explicit domain, a random one that is neither 0 nor the one this shell uses (where a robot may be).
+    """
+    inherited = os.environ.get("ROS_DOMAIN_ID", "").strip()
     if domain_id is None:
-        domain_id = int(os.environ.get("ROS_DOMAIN_ID", "0")) or 1 + os.getpid() % 100
-    return {
-        "ROS_DOMAIN_ID": str(domain_id),
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
-    }
+        choices = [d for d in range(1, 101) if str(d) != inherited]
+        domain_id = random.SystemRandom().choice(choices)
+    if not 0 < domain_id <= 101:
+        raise Sim2SimError(f"sim2sim needs a DDS domain id in 1..101 (0 is where robots talk), got {domain_id}")
+    for key in INHERITED_DDS_SETTINGS:
+        os.environ.pop(key, None)
+    os.environ.update(
+        {
+            "ROS_DOMAIN_ID": str(domain_id),
+            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+            "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+        }
+    )
 
 
 def _emulator_command(config: Sim2SimConfig) -> list[str]:
-    return [sys.executable, "-m", "robot_io.sim_robot", *ros_arguments(config.params, config.reality)]
+    return [sys.executable, "-m", "robot_io.sim_robot", *ros_arguments(config.params.resolve(), config.reality)]
 
 
 def _policy_command(config: Sim2SimConfig) -> list[str]:
     overrides = {"bundle": config.bundle.resolve()}
-    return [sys.executable, "-m", "robot_io.policy_node", *ros_arguments(config.params, overrides)]
+    return [sys.executable, "-m", "robot_io.policy_node", *ros_arguments(config.params.resolve(), overrides)]
 
 
 def _start(name: str, command: list[str], logs: Path) -> tuple[str, subprocess.Popen, Path]:

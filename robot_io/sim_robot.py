@@ -7,7 +7,9 @@ physics. Behaviour worth knowing before reading the code:
   its own, paced to `time.perf_counter` with absolute slot starts (start + k * dt), so sleep jitter never
   accumulates. Step k may not start before its slot and should finish by the slot's end; one that finishes
   later is counted in `late_steps`, and the loop then runs the following steps back to back (no sleep) until
-  it is on time again, so simulated time never drifts from the wall clock.
+  it is on time again, so simulated time does not drift from the wall clock. A backlog longer than
+  MAX_CATCH_UP_S (a stall: SIGSTOP, a starved core) is not replayed faster than real time: that time is lost,
+  as it would be on hardware, and counted in `stalled_s`.
 * Torques. The MJCF's position-servo actuators are switched off as a whole (mjDSBL_ACTUATION: none of their
   kp, kv or ctrl history leaks through) and the emulator's own PD law is written to `qfrc_applied` of each
   joint's DOF, every physics step: tau = kp_scale*kp*(q* - q) + kd_scale*kd*(dq* - dq) + tau_ff, clamped to
@@ -89,6 +91,7 @@ COMMAND_QUEUE_CAPACITY = 256  # pending (latency-delayed) commands; 1 kHz comman
 REALTIME_WARN_FACTOR = 0.98
 # Ground truth and /clock: a reliable writer matches reliable and best-effort readers alike (topics.py names none)
 RELIABLE_OUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+MAX_CATCH_UP_S = 0.05  # a backlog up to this long is caught up by stepping back to back; longer is dropped
 FOOT_CLEARANCE_M = 0.001  # the feet start this far above the floor, so the first contact is gentle
 PD_ROW_COUNT = len(topics.PD_ROWS)
 Q_ROW, DQ_ROW, FF_ROW, KP_ROW, KD_ROW = range(PD_ROW_COUNT)
@@ -487,6 +490,7 @@ class SimRobotNode(Node):
         self.spec = load_robot_spec(self.params.robot)
         self.core = EmulatorCore(self.spec, self.params)
         self.late_steps = 0
+        self.stalled_s = 0.0  # wall time lost to stalls longer than MAX_CATCH_UP_S (not caught up)
         self.dropped_messages = 0
         self.failure: BaseException | None = None
         self._stop = threading.Event()
@@ -586,6 +590,12 @@ class SimRobotNode(Node):
             finished_s = perf_counter()
             if finished_s > slot_start_s + dt_s:
                 self.late_steps += 1  # and no sleep before the next step: catch up
+            behind_s = finished_s - (start_s + step * dt_s)
+            if behind_s > MAX_CATCH_UP_S:
+                # after a stall (SIGSTOP, a long GC, a starved core) running the backlog back to back would play
+                # the robot faster than real time with fresh stamps; real hardware loses that time: so do we
+                start_s += behind_s
+                self.stalled_s += behind_s
             if finished_s - now_s > self._max_work_s:
                 self._max_work_s = finished_s - now_s
 
@@ -693,6 +703,7 @@ class SimRobotNode(Node):
             "realtime_factor": f"{self.realtime_factor():.4f}",
             "physics_steps": str(core.steps),
             "late_steps": str(self.late_steps),
+            "stalled_s": f"{self.stalled_s:.3f}",
             "dropped_messages": str(self.dropped_messages),
             "rejected_commands": str(core.rejected_commands),
             "nonfinite_commands": str(core.nonfinite_commands),

@@ -58,6 +58,7 @@ LATCHED_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
 )
 ESTOP_QOS = LATCHED_QOS
+ESTOP_VOLATILE_QOS = COMMAND_QOS  # the policy node also listens to e-stop publishers that do not latch
 STATE_QOS = LATCHED_QOS
 DIAGNOSTICS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 

@@ -125,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     sim2sim.add_argument("--cmd-yaw", type=float, default=0.0, help="yaw-rate command, rad/s")
     sim2sim.add_argument("--seconds", type=float, default=10.0, help="how long the policy walks")
     sim2sim.add_argument("--json", action="store_true", help="print one JSON object")
+    sim2sim.add_argument(
+        "--domain-id", type=int, help="DDS domain (default: a random private one, never 0 nor this shell's)"
+    )
     _reality_arguments(sim2sim)
 
     bench = sub("bench", "benchmarks with machine-readable output")
@@ -165,6 +168,9 @@ def _parser() -> argparse.ArgumentParser:
     bench_deploy.add_argument("--params", type=Path, help="ros__parameters YAML (default launch/params/quadruped.yaml)")
     bench_deploy.add_argument("--seconds", type=float, default=30.0, help="how long the policy runs")
     bench_deploy.add_argument("--json", action="store_true", help="print one JSON object")
+    bench_deploy.add_argument(
+        "--domain-id", type=int, help="DDS domain (default: a random private one, never 0 nor this shell's)"
+    )
     return parser
 
 
@@ -284,7 +290,9 @@ def _ros_command(args: argparse.Namespace) -> int:
         return run_sim_robot(params, {"robot": args.robot, **_reality_overrides(args)})
     from robot_io.sim2sim import DEFAULT_BUNDLE, DEFAULT_PARAMS, Sim2SimConfig, run_bench_deploy, run_sim2sim
 
-    config = Sim2SimConfig(bundle=args.bundle or DEFAULT_BUNDLE, params=args.params or DEFAULT_PARAMS)
+    config = Sim2SimConfig(
+        bundle=args.bundle or DEFAULT_BUNDLE, params=args.params or DEFAULT_PARAMS, domain_id=args.domain_id
+    )
     config.seconds = args.seconds
     if args.command == "bench":
         _print_result(run_bench_deploy(config), args.json)

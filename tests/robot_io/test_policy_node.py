@@ -371,6 +371,19 @@ def test_stand_up_and_policy_publish_commands_at_the_control_rate(driver: RobotD
     assert node.terminate() == 0  # SIGTERM is a clean shutdown
 
 
+def test_sigterm_in_policy_commands_damping_before_exiting(driver: RobotDriver, start_node) -> None:
+    """Stopping the node must not leave the robot holding its last policy target at policy gains."""
+    node = start_node()
+    driver.start_policy()
+    time.sleep(0.2)
+    assert node.terminate() == 0
+    time.sleep(0.1)  # the last messages' trip
+    assert driver.states[-1][1] == "DAMPING"
+    names, rows = topics.unpack_pd_command(driver.pd_commands[-1])
+    assert names == BUNDLE_JOINTS
+    assert (rows[3] == 0.0).all() and rows[4] == pytest.approx([SPEC["safety"]["damping_kd"]] * 12)
+
+
 def test_nan_joint_state_damps_and_no_command_is_ever_non_finite(driver: RobotDriver, start_node) -> None:
     node = start_node()
     driver.start_policy()

@@ -75,3 +75,20 @@ def test_emulator_damps_when_commands_stop(ros_domain):
         # the emulator's diagnostics come about once a second: the bound is its command timeout plus one period
         assert operator.await_diagnostics("mode", 3.0)["mode"] == "damping"
         assert time.monotonic() - stopped <= 0.1 + 1.2
+
+
+def test_sim2sim_never_joins_this_shells_domain_or_inherited_dds_settings(monkeypatch):
+    """A robot may listen on the shell's domain: the simulated policy must not reach it."""
+    from robot_io import sim2sim
+
+    monkeypatch.setenv("ROS_DOMAIN_ID", "42")
+    monkeypatch.setenv("ROS_STATIC_PEERS", "192.168.1.10")
+    chosen = set()
+    for _ in range(300):
+        sim2sim._use_private_ros_environment(None)
+        chosen.add(os.environ["ROS_DOMAIN_ID"])
+        assert "ROS_STATIC_PEERS" not in os.environ
+        monkeypatch.setenv("ROS_DOMAIN_ID", "42")
+    assert "42" not in chosen and "0" not in chosen and len(chosen) > 50
+    with pytest.raises(sim2sim.Sim2SimError, match="0 is where robots talk"):
+        sim2sim._use_private_ros_environment(0)
