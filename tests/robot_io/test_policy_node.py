@@ -431,6 +431,19 @@ def test_estop_latches_damping_and_reset_waits_for_release(driver: RobotDriver, 
     driver.wait_for_state("ZERO_TORQUE", timeout_s=1.0)
 
 
+def test_estop_from_a_volatile_publisher_is_heard(driver: RobotDriver, start_node) -> None:
+    """DESIGN.md §5 latches /estop, but an e-stop node that publishes volatile must not be silently ignored."""
+    start_node()
+    driver.stand_up()
+    volatile = driver.node.create_publisher(Bool, topics.ESTOP, topics.COMMAND_QOS)
+    wait_until(lambda: volatile.get_subscription_count() > 0, 3.0, "the node's volatile /estop reader")
+    started_s = driver.now_s()
+    volatile.publish(Bool(data=True))
+    took_s = driver.wait_for_state("DAMPING", timeout_s=1.0) - started_s
+    assert took_s <= PERIOD_S + MESSAGE_TRIP_S
+    assert driver.wait_for_diagnostics(lambda d: d["state"] == "DAMPING")["damping_cause"] == "ESTOP"
+
+
 def test_tilt_over_the_limit_damps(driver: RobotDriver, start_node) -> None:
     start_node()
     driver.stand_up()
