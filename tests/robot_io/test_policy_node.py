@@ -437,6 +437,9 @@ def test_estop_from_a_volatile_publisher_is_heard(driver: RobotDriver, start_nod
     driver.stand_up()
     volatile = driver.node.create_publisher(Bool, topics.ESTOP, topics.COMMAND_QOS)
     wait_until(lambda: volatile.get_subscription_count() > 0, 3.0, "the node's volatile /estop reader")
+    # the writer has seen the reader; give the reader's side of discovery time too, or the first sample waits
+    # for a reliable-protocol resend (~100 ms) and the timing below would measure DDS discovery, not the node
+    time.sleep(0.5)
     started_s = driver.now_s()
     volatile.publish(Bool(data=True))
     took_s = driver.wait_for_state("DAMPING", timeout_s=1.0) - started_s
