@@ -143,40 +143,35 @@ Controller::Controller(const ControllerConfig& config) : cfg_(config), n_(0) {
   kd_.assign(n_, 0.0);
 }
 
-Fault Controller::evaluate_faults(const TickInput& in) const noexcept {
-  // Priority order: the most safety-relevant cause is the one remembered.
-  if (in.estop) return Fault::ESTOP;
-  if (!in.observation_finite || !all_finite(in.joint_pos, n_) || !std::isfinite(in.tilt_rad)) {
-    return Fault::NONFINITE_OBSERVATION;
-  }
-  if (is_stale(in.time_s, in.last_joint_state_s, cfg_.state_timeout_s)) {
-    return Fault::STALE_JOINT_STATE;
-  }
-  if (is_stale(in.time_s, in.last_imu_s, cfg_.state_timeout_s)) return Fault::STALE_IMU;
-  if (!(std::fabs(in.tilt_rad) <= cfg_.tilt_limit_rad)) return Fault::TILT;
-  if (!in.action_finite) return Fault::NONFINITE_ACTION;
-  if (state_ == State::POLICY && !all_finite(in.policy_targets, n_)) {
-    return Fault::NONFINITE_ACTION;
-  }
-  if (!(in.inference_time_s <= cfg_.inference_budget_s)) return Fault::INFERENCE_OVERRUN;
+Controller::FaultInputs Controller::fault_inputs(const TickInput& in) const noexcept {
+  FaultInputs f;
+  f.estop = in.estop;
+  f.observation_ok = in.observation_finite && all_finite(in.joint_pos, n_) && std::isfinite(in.tilt_rad);
+  f.last_joint_state_s = in.last_joint_state_s;
+  f.last_imu_s = in.last_imu_s;
+  f.tilt_rad = in.tilt_rad;
+  f.action_ok = in.action_finite && !(state_ == State::POLICY && !all_finite(in.policy_targets, n_));
+  f.inference_time_s = in.inference_time_s;
+  return f;
+}
+
+Fault Controller::first_fault(const FaultInputs& f, double time_s) const noexcept {
+  if (f.estop) return Fault::ESTOP;
+  if (!f.observation_ok) return Fault::NONFINITE_OBSERVATION;
+  if (is_stale(time_s, f.last_joint_state_s, cfg_.state_timeout_s)) return Fault::STALE_JOINT_STATE;
+  if (is_stale(time_s, f.last_imu_s, cfg_.state_timeout_s)) return Fault::STALE_IMU;
+  if (!(std::fabs(f.tilt_rad) <= cfg_.tilt_limit_rad)) return Fault::TILT;
+  if (!f.action_ok) return Fault::NONFINITE_ACTION;
+  if (!(f.inference_time_s <= cfg_.inference_budget_s)) return Fault::INFERENCE_OVERRUN;
   return Fault::NONE;
 }
 
 Fault Controller::present_fault(double time_s, const double* joint_pos) const noexcept {
   // Without a single tick there is no evidence the sensors are alive.
   if (!have_tick_) return Fault::STALE_JOINT_STATE;
-  if (last_estop_) return Fault::ESTOP;
-  if (!last_obs_ok_ || (joint_pos != nullptr && !all_finite(joint_pos, n_))) {
-    return Fault::NONFINITE_OBSERVATION;
-  }
-  if (is_stale(time_s, last_joint_state_s_, cfg_.state_timeout_s)) {
-    return Fault::STALE_JOINT_STATE;
-  }
-  if (is_stale(time_s, last_imu_s_, cfg_.state_timeout_s)) return Fault::STALE_IMU;
-  if (!(std::fabs(last_tilt_rad_) <= cfg_.tilt_limit_rad)) return Fault::TILT;
-  if (!last_action_ok_) return Fault::NONFINITE_ACTION;
-  if (!(last_inference_s_ <= cfg_.inference_budget_s)) return Fault::INFERENCE_OVERRUN;
-  return Fault::NONE;
+  FaultInputs now = last_inputs_;
+  now.observation_ok = now.observation_ok && (joint_pos == nullptr || all_finite(joint_pos, n_));
+  return first_fault(now, time_s);
 }
 
 void Controller::enter_damping(Fault cause) noexcept {
@@ -244,17 +239,9 @@ void Controller::set_gains(double kp, double kd) noexcept {
 }
 
 Command Controller::tick(const TickInput& in) noexcept {
-  const Fault fault = evaluate_faults(in);
+  last_inputs_ = fault_inputs(in);
   have_tick_ = true;
-  last_joint_state_s_ = in.last_joint_state_s;
-  last_imu_s_ = in.last_imu_s;
-  last_estop_ = in.estop;
-  last_tilt_rad_ = in.tilt_rad;
-  last_obs_ok_ =
-      in.observation_finite && all_finite(in.joint_pos, n_) && std::isfinite(in.tilt_rad);
-  last_action_ok_ = in.action_finite &&
-                    !(state_ == State::POLICY && !all_finite(in.policy_targets, n_));
-  last_inference_s_ = in.inference_time_s;
+  const Fault fault = first_fault(last_inputs_, in.time_s);
   last_fault_ = fault;
 
   // DAMPING is latched: a later, different fault must not overwrite the cause.
@@ -292,7 +279,7 @@ Command Controller::tick(const TickInput& in) noexcept {
       set_gains(cfg_.standing_kp, cfg_.standing_kd);
       break;
     case State::POLICY:
-      // Finiteness was verified by evaluate_faults, otherwise we'd be DAMPING.
+      // Finiteness was verified by first_fault, otherwise we'd be DAMPING.
       std::copy(in.policy_targets, in.policy_targets + n_, target_.begin());
       set_gains(cfg_.policy_kp, cfg_.policy_kd);
       break;

@@ -96,7 +96,19 @@ class Controller {
   const ControllerConfig& config() const noexcept { return cfg_; }
 
  private:
-  Fault evaluate_faults(const TickInput& in) const noexcept;
+  // What the fault checks read, condensed from one tick's inputs.
+  struct FaultInputs {
+    bool estop = false;
+    bool observation_ok = true;  // observation, joint positions and tilt all finite
+    double last_joint_state_s = 0.0;
+    double last_imu_s = 0.0;
+    double tilt_rad = 0.0;
+    bool action_ok = true;  // action finite, and policy targets present and finite in POLICY
+    double inference_time_s = 0.0;
+  };
+  FaultInputs fault_inputs(const TickInput& in) const noexcept;
+  // The one place that orders the faults: the most safety-relevant cause wins.
+  Fault first_fault(const FaultInputs& f, double time_s) const noexcept;
   Fault present_fault(double time_s, const double* joint_pos) const noexcept;
   void enter_damping(Fault cause) noexcept;
   void begin_ramp(State s, const double* from, const std::vector<double>& to,
@@ -114,13 +126,7 @@ class Controller {
 
   // Latest tick inputs, kept so requests can tell whether a fault persists.
   bool have_tick_ = false;
-  double last_joint_state_s_ = 0.0;
-  double last_imu_s_ = 0.0;
-  bool last_estop_ = false;
-  double last_tilt_rad_ = 0.0;
-  bool last_obs_ok_ = true;
-  bool last_action_ok_ = true;
-  double last_inference_s_ = 0.0;
+  FaultInputs last_inputs_;
 
   // Ramp (STAND_UP / SIT_DOWN) bookkeeping.
   std::vector<double> ramp_from_, ramp_to_;
