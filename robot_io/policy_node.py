@@ -50,6 +50,7 @@ CONTROL_THREAD_FIFO_PRIORITY = 10
 # the GIL held (about 0.15 ms per statistic at this size), so a larger window would show up as control jitter.
 STATS_CAPACITY = 15_000
 SHUTDOWN_DAMPING_TICKS = 3  # DAMPING commands published on SIGINT/SIGTERM before the node exits
+MOTION_REQUESTS = ("stand_up", "start_policy")  # the requests that make the robot move under its own power
 LOG_THROTTLE_S = 5.0
 
 # Exactly the `simreal_policy` section of launch/params/quadruped.yaml (a test compares the two).
@@ -65,6 +66,7 @@ PARAMETER_DEFAULTS: dict[str, object] = {
     "sit_joint_names": [f"{leg}_{part}" for leg in ("FR", "FL", "RR", "RL") for part in ("hip", "thigh", "calf")],
     "sit_joint_pos": [-0.1, 1.2, -2.5, 0.1, 1.2, -2.5, -0.1, 1.2, -2.5, 0.1, 1.2, -2.5],
     "diagnostics_rate_hz": 1.0,
+    "require_estop": False,
 }
 
 
@@ -86,6 +88,7 @@ class PolicyParams:
     inference_budget_s: float
     sit_joint_pos: dict[str, float]  # empty: the bundle's standing pose
     diagnostics_rate_hz: float
+    require_estop: bool  # refuse stand_up / start_policy while no /estop publisher is connected
 
     def core_options(self) -> simreal_rt.CoreOptions:
         options = simreal_rt.CoreOptions()
@@ -140,7 +143,14 @@ def read_params(node: Node) -> PolicyParams:
         inference_budget_s=_number("inference_budget_s", values["inference_budget_s"]),
         sit_joint_pos=dict(zip(names, positions, strict=True)),
         diagnostics_rate_hz=_number("diagnostics_rate_hz", values["diagnostics_rate_hz"]),
+        require_estop=_flag("require_estop", values["require_estop"]),
     )
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise StartupError(f"parameter {name} must be true or false, got {value!r}")
+    return value
 
 
 def stamp_s(stamp) -> float:
@@ -331,7 +341,11 @@ class PolicyNode(Node):
             self.get_logger().info(f"{topics.ESTOP} released")
 
     def _on_request(self, name: str, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        accepted, reason = self.core.request(name, self.now_s())
+        if name in MOTION_REQUESTS and self.params.require_estop and self.count_publishers(topics.ESTOP) == 0:
+            # an e-stop that is not connected cannot stop anything: do not start moving without one
+            accepted, reason = False, f"refused: require_estop is set and no {topics.ESTOP} publisher is connected"
+        else:
+            accepted, reason = self.core.request(name, self.now_s())
         response.success, response.message = bool(accepted), reason
         self.get_logger().info(f"{name}: {reason}")
         return response

@@ -447,6 +447,16 @@ def test_estop_from_a_volatile_publisher_is_heard(driver: RobotDriver, start_nod
     assert driver.wait_for_diagnostics(lambda d: d["state"] == "DAMPING")["damping_cause"] == "ESTOP"
 
 
+def test_require_estop_refuses_to_move_without_an_estop_publisher(driver: RobotDriver, start_node) -> None:
+    driver.node.destroy_publisher(driver.estop_pub)  # this robot has no e-stop connected
+    start_node("require_estop:=true")
+    refused = driver.call("stand_up")
+    assert not refused.success and "require_estop" in refused.message
+    estop = driver.node.create_publisher(Bool, topics.ESTOP, topics.ESTOP_QOS)
+    estop.publish(Bool(data=False))
+    assert wait_until(lambda: driver.call("stand_up").success, 3.0, "stand_up once an e-stop is connected")
+
+
 def test_tilt_over_the_limit_damps(driver: RobotDriver, start_node) -> None:
     start_node()
     driver.stand_up()
