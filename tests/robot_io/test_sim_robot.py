@@ -478,8 +478,14 @@ def test_pd_command_holds_the_pose_and_silence_falls_back_to_damping(ros_domain:
         with probe.lock:
             height_m = probe.base_states[-1][topics.SIM_BASE_STATE_FIELDS.index("z_m")]
         in_pd = probe.wait_for_diagnostics(lambda values: values["mode"] == "pd", 3.0)
-        time.sleep(timeout_s + 0.3)
-        after_stop = probe.joint_states_since(last_sent_s)
+        # collect until damping shows (or 2 s): the bound below is checked on the emulator's own stamps, so a
+        # stall of this test process cannot fail it, but a fixed sleep could end before the rows arrived
+        deadline_s = time.monotonic() + timeout_s + 2.0
+        while time.monotonic() < deadline_s:
+            time.sleep(0.05)
+            after_stop = probe.joint_states_since(last_sent_s)
+            if first_row_where(after_stop, is_damping) is not None:
+                break
         damped = probe.wait_for_diagnostics(lambda values: values["mode"] == "damping", 3.0)
         started = first_row_where(probe.joint_states_since(first_sent_s), lambda dq, tau: not is_damping(dq, tau))
     errors = np.abs(np.stack([row[1] for row in holding]) - DEFAULT_POSE)
