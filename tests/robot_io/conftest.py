@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from robot_io import sim2sim
+
 _domains = itertools.count()
 
 
@@ -20,4 +22,5 @@ def ros_domain(monkeypatch) -> int:
     monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     monkeypatch.setenv("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", sim2sim.UDP_ONLY)  # see robot_io/sim2sim.py
     return domain
