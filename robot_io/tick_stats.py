@@ -42,11 +42,16 @@ class RingBuffer:
         count = self._count  # read once: the writer may advance it meanwhile
         return self._values[:count].copy()
 
+    def summary(self, *percentiles: float) -> tuple[float, ...]:
+        """The given percentiles (0..100) and then the max, from one copy of the samples; NaNs when empty."""
+        values = self.values()
+        if not len(values):
+            return (math.nan,) * (len(percentiles) + 1)
+        return (*(float(v) for v in np.percentile(values, percentiles)), float(values.max()))
+
     def percentile(self, q: float) -> float:
         """The q-th percentile (0..100) of the stored samples; NaN when there are none."""
-        values = self.values()
-        return float(np.percentile(values, q)) if len(values) else math.nan
+        return self.summary(q)[0]
 
     def max(self) -> float:
-        values = self.values()
-        return float(values.max()) if len(values) else math.nan
+        return self.summary()[-1]

@@ -151,11 +151,10 @@ void read_action(const Reader& r, const Node& root, BundleSpec& spec) {
   spec.action_clip = r.number_at_least(r.field(action, "action", "clip"), "action.clip", 0.0, true);
 }
 
-std::size_t read_observation(const Reader& r, const Node& root, BundleSpec& spec) {
+void read_observation(const Reader& r, const Node& root, BundleSpec& spec) {
   const Node& obs = r.field(root, "", "observation");
   const Node& terms = r.sequence(r.field(obs, "observation", "terms"), "observation.terms");
   if (terms.items.empty()) r.fail("observation.terms", "must not be empty");
-  std::size_t width = 0;
   for (std::size_t i = 0; i < terms.items.size(); ++i) {
     const std::string path = "observation.terms[" + std::to_string(i) + "]";
     const Node& t = terms.items[i];
@@ -168,15 +167,14 @@ std::size_t read_observation(const Reader& r, const Node& root, BundleSpec& spec
       r.fail(path + ".dim", "is " + std::to_string(dim) + " but " + term.name + " has " + std::to_string(expected));
     term.scale = r.number(r.field(t, path, "scale"), path + ".scale");
     term.clip = r.number_at_least(r.field(t, path, "clip"), path + ".clip", 0.0, true);
-    width += static_cast<std::size_t>(expected);
     spec.observation_terms.push_back(term);
   }
   spec.observation_history =
       static_cast<int>(r.integer(r.field(obs, "observation", "history"), "observation.history", 1, kMaxHistory));
-  return width * static_cast<std::size_t>(spec.observation_history);
 }
 
-void read_network(const Reader& r, const Node& root, BundleSpec& spec, std::size_t observation_dim) {
+void read_network(const Reader& r, const Node& root, BundleSpec& spec) {
+  const std::size_t observation_dim = spec.observation_dim();
   const Node& net = r.field(root, "", "network");
   NetworkSpec& n = spec.network;
   n.type = r.text(r.field(net, "network", "type"), "network.type");
@@ -322,8 +320,8 @@ BundleSpec parse_bundle_spec(const std::string& yaml_text, const std::string& so
   spec.kd = r.numbers_by_joint(r.field(root, "", "kd"), spec.joint_names, "kd", 0.0, false);
   read_action(r, root, spec);
   spec.control_dt_s = r.number_up_to(r.field(root, "", "control_dt"), "control_dt", 0.0, kMaxControlDt_s);
-  const std::size_t observation_dim = read_observation(r, root, spec);
-  read_network(r, root, spec, observation_dim);
+  read_observation(r, root, spec);
+  read_network(r, root, spec);
   read_safety(r, root, spec);
   check_default_pose(r, spec);
   read_provenance(r, root, spec);

@@ -99,9 +99,6 @@ ControlCore::ControlCore(Bundle bundle, const std::vector<std::string>& driver_j
                                 std::to_string(bundle_.policy->output_dim()) + " but the spec's observation has " +
                                 std::to_string(observation_.size()) + " values and " +
                                 std::to_string(bundle_.spec.num_joints()) + " joints");
-  for (const std::string& joint : bundle_.spec.joint_names)
-    policy_to_driver_.push_back(static_cast<std::size_t>(
-        std::find(driver_joint_names.begin(), driver_joint_names.end(), joint) - driver_joint_names.begin()));
   const std::size_t n = num_joints();
   observation_buf_.assign(observation_.size(), 0.0f);
   action_buf_.assign(bundle_.policy->output_dim(), 0.0f);
@@ -125,9 +122,10 @@ bool ControlCore::run_policy(const Sensors& s) noexcept {
 CoreOutput ControlCore::tick(const Sensors& s) noexcept {
   const std::size_t n = num_joints();
   const bool joints_present = s.joint_pos != nullptr && s.joint_vel != nullptr;
+  const std::vector<std::size_t>& policy_to_driver = observation_.policy_to_driver();
   for (std::size_t i = 0; i < n && joints_present; ++i) {
-    joint_pos_[i] = s.joint_pos[policy_to_driver_[i]];
-    joint_vel_[i] = s.joint_vel[policy_to_driver_[i]];
+    joint_pos_[i] = s.joint_pos[policy_to_driver[i]];
+    joint_vel_[i] = s.joint_vel[policy_to_driver[i]];
   }
   have_joints_ = have_joints_ || joints_present;
   const double nan = std::nan("");

@@ -11,15 +11,28 @@
 
 namespace test_util {
 
-// The message of the std::invalid_argument that f throws, or "" if it throws none.
-template <class F>
-std::string error_of(F f) {
+// The message of the exception of type E that f throws, or "" if it throws none.
+template <class E, class F>
+std::string message_of(F f) {
   try {
     f();
-  } catch (const std::invalid_argument& e) {
+  } catch (const E& e) {
     return e.what();
   }
   return "";
+}
+
+// The message of the std::invalid_argument that f throws, or "" if it throws none.
+template <class F>
+std::string error_of(F f) {
+  return message_of<std::invalid_argument>(f);
+}
+
+// Whether text contains part; prints both when not, so a failed CHECK says what was there.
+inline bool contains(const std::string& text, const std::string& part) {
+  const bool found = text.find(part) != std::string::npos;
+  if (!found) std::fprintf(stderr, "  expected '%s' in: '%s'\n", part.c_str(), text.c_str());
+  return found;
 }
 
 inline int g_checks = 0;

@@ -3,7 +3,6 @@
 // message naming the field. No framework.
 #include <cmath>
 #include <cstdio>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,29 +14,14 @@
 using namespace simreal_rt;
 using test_util::serialize;
 using test_util::TensorSpec;
+using test_util::contains;
+using test_util::message_of;
 using test_util::bundle_yaml;
 using test_util::ramp;
 using test_util::TestBundle;
 using test_util::valid_bundle;
 
 namespace {
-
-// The message of the exception of type E that f throws, or "" if none.
-template <class E>
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  const bool found = text.find(part) != std::string::npos;
-  if (!found) std::fprintf(stderr, "  expected '%s' in: %s\n", part.c_str(), text.c_str());
-  return found;
-}
 
 std::string yaml_error(const std::string& text) {
   return message_of<yaml::ParseError>([&] { yaml::parse(text); });

@@ -87,7 +87,6 @@ class ControlCore {
   ObservationBuilder observation_;
   ActionProcessor action_;
   Controller controller_;
-  std::vector<std::size_t> policy_to_driver_;
   std::vector<float> observation_buf_, action_buf_;
   std::vector<double> joint_pos_, joint_vel_, policy_targets_;  // policy order
   bool have_joints_ = false;

@@ -63,6 +63,8 @@ class ObservationBuilder {
   std::size_t size() const { return frame_dim_ * history_; }
   std::size_t history() const { return history_; }
   std::size_t num_policy_joints() const { return policy_to_driver_.size(); }
+  // Driver index of each policy joint (the by-name match made at construction).
+  const std::vector<std::size_t>& policy_to_driver() const { return policy_to_driver_; }
   std::size_t num_driver_joints() const { return num_driver_joints_; }
 
  private:
