@@ -25,13 +25,12 @@ REQUIRED_FIELDS = (
     "default_joint_pos",
     "actuators",
     "action_scale",
-    "base_body",
-    "imu_site",
-    "feet",
     "physics_dt",
     "decimation",
 )
 ACTUATOR_FIELDS = ("kp", "kd", "effort_limit", "velocity_limit")
+# a floating-base (legged) robot names all three; a fixed-base arm none of them
+FLOATING_BASE_FIELDS = ("base_body", "imu_site", "feet")
 
 
 class SpecError(SimrealError):
@@ -52,11 +51,17 @@ class RobotSpec:
     effort_limit: np.ndarray
     velocity_limit: np.ndarray
     action_scale: float
-    base_body: str
-    imu_site: str
-    feet: tuple[str, ...]
     physics_dt: float
     decimation: int
+    base_body: str | None = None  # floating base only
+    imu_site: str | None = None
+    feet: tuple[str, ...] = ()
+    ee_site: str | None = None  # manipulators: the end-effector (tool centre point) site
+    cameras: tuple[str, ...] = ()
+
+    @property
+    def floating_base(self) -> bool:
+        return self.base_body is not None
 
     @property
     def num_joints(self) -> int:
@@ -138,12 +143,14 @@ def load_robot_spec(robot: str | Path) -> RobotSpec:
         field: _per_joint(spec_path, f"actuators.{field}", actuators.get(field), joint_names)
         for field in ACTUATOR_FIELDS
     }
-    for name in ("base_body",):
-        _check_names(spec_path, name, [raw[name]], model, mujoco.mjtObj.mjOBJ_BODY, "body")
-    _check_names(spec_path, "imu_site", [raw["imu_site"]], model, mujoco.mjtObj.mjOBJ_SITE, "site")
-    feet = tuple(raw["feet"])
-    _check_names(spec_path, "feet", feet, model, mujoco.mjtObj.mjOBJ_GEOM, "geom")
-    _check_names(spec_path, "feet", feet, model, mujoco.mjtObj.mjOBJ_SITE, "site")
+    floating = _floating_base_fields(spec_path, raw, model)
+    ee_site = raw.get("ee_site")
+    if ee_site is not None:
+        _check_names(spec_path, "ee_site", [ee_site], model, mujoco.mjtObj.mjOBJ_SITE, "site")
+    cameras = raw.get("cameras", [])
+    if not isinstance(cameras, list):
+        raise SpecError(f"{spec_path}: cameras must be a list of camera names, got {cameras!r}")
+    _check_names(spec_path, "cameras", cameras, model, mujoco.mjtObj.mjOBJ_CAMERA, "camera")
 
     physics_dt = float(raw["physics_dt"])
     if abs(physics_dt - model.opt.timestep) > 1e-12:
@@ -163,12 +170,30 @@ def load_robot_spec(robot: str | Path) -> RobotSpec:
         effort_limit=per_joint["effort_limit"],
         velocity_limit=per_joint["velocity_limit"],
         action_scale=float(raw["action_scale"]),
-        base_body=str(raw["base_body"]),
-        imu_site=str(raw["imu_site"]),
-        feet=feet,
         physics_dt=physics_dt,
         decimation=decimation,
+        ee_site=None if ee_site is None else str(ee_site),
+        cameras=tuple(str(c) for c in cameras),
+        **floating,
     )
+
+
+def _floating_base_fields(spec_path: Path, raw: dict, model: mujoco.MjModel) -> dict:
+    """base_body, imu_site and feet: all three (legged robot) or none (fixed-base arm)."""
+    present = [field for field in FLOATING_BASE_FIELDS if field in raw]
+    if not present:
+        return {}
+    if len(present) != len(FLOATING_BASE_FIELDS):
+        absent = [field for field in FLOATING_BASE_FIELDS if field not in raw]
+        raise SpecError(
+            f"{spec_path}: a floating-base robot names {', '.join(FLOATING_BASE_FIELDS)}; missing {', '.join(absent)}"
+        )
+    _check_names(spec_path, "base_body", [raw["base_body"]], model, mujoco.mjtObj.mjOBJ_BODY, "body")
+    _check_names(spec_path, "imu_site", [raw["imu_site"]], model, mujoco.mjtObj.mjOBJ_SITE, "site")
+    feet = tuple(raw["feet"])
+    _check_names(spec_path, "feet", feet, model, mujoco.mjtObj.mjOBJ_GEOM, "geom")
+    _check_names(spec_path, "feet", feet, model, mujoco.mjtObj.mjOBJ_SITE, "site")
+    return {"base_body": str(raw["base_body"]), "imu_site": str(raw["imu_site"]), "feet": feet}
 
 
 def _check_names(

@@ -116,7 +116,7 @@ def test_sensor_errors_reach_the_policy_observation():
 def test_pushes_change_base_velocity_within_limit(env):
     env.push_timer_s[:] = 0.0
     before = env.qvel[:, env.base_dof : env.base_dof + 2].copy()
-    env._apply_pushes()
+    env._before_physics()
     delta = np.linalg.norm(env.qvel[:, env.base_dof : env.base_dof + 2] - before, axis=1)
     assert np.all(delta <= env.cfg.randomization.push_velocity_m_s.high + 1e-9) and np.all(delta > 0)
     interval = env.cfg.randomization.push_interval_s

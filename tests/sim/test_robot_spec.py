@@ -64,11 +64,21 @@ def test_timestep_mismatch_and_missing_field(tmp_path):
     with pytest.raises(SpecError, match=r"physics_dt 0.002 differs"):
         load_robot_spec(_write_variant(tmp_path, physics_dt=0.002))
     spec = yaml.safe_load((QUADRUPED_DIR / "quadruped.yaml").read_text())
-    del spec["base_body"]
+    del spec["decimation"]
     (tmp_path / "quadruped.xml").write_text((QUADRUPED_DIR / "quadruped.xml").read_text())
     path = tmp_path / "incomplete.yaml"
     path.write_text(yaml.safe_dump(spec))
-    with pytest.raises(SpecError, match="missing field\\(s\\) base_body"):
+    with pytest.raises(SpecError, match="missing field\\(s\\) decimation"):
+        load_robot_spec(path)
+
+
+def test_a_floating_base_needs_base_body_imu_and_feet_together(tmp_path):
+    spec = yaml.safe_load((QUADRUPED_DIR / "quadruped.yaml").read_text())
+    del spec["base_body"]
+    (tmp_path / "quadruped.xml").write_text((QUADRUPED_DIR / "quadruped.xml").read_text())
+    path = tmp_path / "half_floating.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError, match="names base_body, imu_site, feet; missing base_body"):
         load_robot_spec(path)
 
 
