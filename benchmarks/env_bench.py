@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from sim.envs import make_env
 from sim.tasks import make_task_config
-from sim.vec_env import LocomotionEnv
 
 WARMUP_STEPS = 20
 
@@ -27,7 +27,7 @@ def bench_env(task: str, num_envs: int, steps: int, repeats: int) -> dict:
     """
     cfg = make_task_config(task)
     cfg.num_envs = num_envs
-    env = LocomotionEnv(cfg, seed=0)
+    env = make_env(cfg, seed=0)
     generator = torch.Generator().manual_seed(0)
 
     def actions() -> torch.Tensor:

@@ -36,6 +36,8 @@ class PPOConfig:
 @dataclass
 class TrainConfig:
     max_iterations: int = 700
+    # stop after the iteration that crosses this much training wall time (0: no limit); the checkpoint is kept
+    max_wall_time_s: float = 0.0
     save_interval: int = 50
     seed: int = 1
     ppo: PPOConfig = field(default_factory=PPOConfig)

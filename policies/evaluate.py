@@ -1,4 +1,4 @@
-"""`simreal eval`: run a trained policy for whole episodes and report locomotion metrics."""
+"""`simreal eval`: a trained policy's task metrics over complete episodes, randomized or nominal dynamics."""
 
 from __future__ import annotations
 
@@ -13,21 +13,19 @@ from sim.config_io import ConfigError
 
 
 def evaluate_run(run_dir: Path, iteration: int | None, episodes: int, dynamics: str, seed: int) -> dict:
-    """One episode per environment, every environment started together; metrics over all steps.
+    """One episode per environment, every environment started together; the task's metrics over them.
 
     dynamics 'nominal' turns every randomization term (including pushes and sensor
     noise) off; 'randomized' keeps the ranges the policy was trained with.
+    Locomotion reports fall_rate and tracking errors, manipulation success_rate
+    and final end-effector errors (the env's summarize_episodes).
     """
     if episodes < 1:
         raise ConfigError("--episodes must be at least 1")
     seed_everything(seed)
     env, policy = open_run(run_dir, iteration, episodes, dynamics, seed)
     done = np.zeros(episodes, dtype=bool)
-    fell = np.zeros(episodes, dtype=bool)
-    length_s = np.zeros(episodes)
-    lin_error_sum = np.zeros(episodes)
-    yaw_error_sum = np.zeros(episodes)
-    steps = np.zeros(episodes)
+    results: dict[str, np.ndarray] = {}
     observations = env.get_observations()
     for _ in tqdm(range(env.max_episode_length + 1), desc=f"eval ({dynamics})", unit="step", mininterval=2.0):
         observations, _, dones, _ = env.step(policy(observations))
@@ -35,20 +33,10 @@ def evaluate_run(run_dir: Path, iteration: int | None, episodes: int, dynamics: 
         finished = env.finished_episodes
         first = ~done[finished["ids"]]
         ids = finished["ids"][first]
-        fell[ids] = finished["fell"][first]
-        length_s[ids] = finished["length_s"][first]
-        lin_error_sum[ids] = finished["lin_vel_error_sum"][first]
-        yaw_error_sum[ids] = finished["yaw_rate_error_sum"][first]
-        steps[ids] = finished["steps"][first]
+        for key, values in finished.items():
+            if key != "ids":
+                results.setdefault(key, np.zeros(episodes, dtype=np.asarray(values).dtype))[ids] = values[first]
         done[ids] = True
         if done.all():
             break
-    total_steps = max(float(steps.sum()), 1.0)
-    return {
-        "fall_rate": float(fell.mean()),
-        "lin_vel_error_m_s": float(lin_error_sum.sum() / total_steps),
-        "yaw_rate_error_rad_s": float(yaw_error_sum.sum() / total_steps),
-        "episode_length_s": float(length_s.mean()),
-        "num_episodes": int(done.sum()),
-        "dynamics": dynamics,
-    }
+    return {**env.summarize_episodes(results), "num_episodes": int(done.sum()), "dynamics": dynamics}

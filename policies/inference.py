@@ -11,7 +11,8 @@ from rsl_rl.models import MLPModel, RNNModel
 from policies.config import rsl_rl_config
 from policies.rsl_rl_env import as_tensordict
 from policies.run_dir import RunConfig, RunDirError, find_checkpoint, load_checkpoint, load_run_config
-from sim.vec_env import LocomotionEnv
+from sim.batched_env import BatchedRobotEnv
+from sim.envs import make_env
 
 
 @dataclass
@@ -44,13 +45,13 @@ class LoadedPolicy:
 
 def open_run(
     run_dir: Path, iteration: int | None, num_envs: int, dynamics: str, seed: int
-) -> tuple[LocomotionEnv, LoadedPolicy]:
+) -> tuple[BatchedRobotEnv, LoadedPolicy]:
     """The run's task as an env of `num_envs` ('nominal': every randomization term off) and its policy."""
     config = load_run_config(run_dir)
     config.env.num_envs = num_envs
     if dynamics == "nominal":
         config.env.randomization = config.env.randomization.disabled()
-    env = LocomotionEnv(config.env, seed=seed)
+    env = make_env(config.env, seed=seed)
     return env, _load_actor(config, run_dir, iteration, env.get_observations(), env.num_actions)
 
 

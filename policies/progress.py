@@ -21,7 +21,12 @@ CSV_FIELDS = (
     "yaw_rate_error_rad_s",
     "steps_per_s",
     "nonfinite_resets",
+    "success_rate",
 )
+
+
+class WallTimeBudgetError(Exception):
+    """Raised after logging the iteration that used up train.max_wall_time_s."""
 
 
 class ProgressLogger(Logger):
@@ -35,6 +40,7 @@ class ProgressLogger(Logger):
         wall_time_offset_s: float,
         env_steps_offset: int,
         nonfinite_counter,
+        max_wall_time_s: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -44,6 +50,7 @@ class ProgressLogger(Logger):
         self.wall_start = time.monotonic() - wall_time_offset_s
         self.env_steps = env_steps_offset
         self.nonfinite_counter = nonfinite_counter
+        self.max_wall_time_s = max_wall_time_s
         self.bar: tqdm | None = None
         self.csv_path = run_dir / "progress.csv"
 
@@ -85,6 +92,7 @@ class ProgressLogger(Logger):
             "yaw_rate_error_rad_s": round(extras.get("Metrics/yaw_rate_error", float("nan")), 4),
             "steps_per_s": round(steps_per_s),
             "nonfinite_resets": self.nonfinite_counter(),
+            "success_rate": round(extras.get("Metrics/success", float("nan")), 4),
         }
         self._append_csv(row)
         for key, value in extras.items():
@@ -99,11 +107,20 @@ class ProgressLogger(Logger):
         self.writer.add_scalar("Train/nonfinite_resets", row["nonfinite_resets"], it)
         if self.bar is not None:
             self.bar.set_postfix_str(
-                f"reward {reward:.2f} | ep {length_s:.1f}s | v_err {row['lin_vel_error_m_s']:.3f} m/s"
-                f" | yaw_err {row['yaw_rate_error_rad_s']:.3f} rad/s | {steps_per_s:.0f} steps/s",
-                refresh=False,
+                f"reward {reward:.2f} | ep {length_s:.1f}s | {self._task_metrics(row)}", refresh=False
             )
             self.bar.update(1)
+        if self.max_wall_time_s > 0 and row["wall_time_s"] >= self.max_wall_time_s:
+            raise WallTimeBudgetError
+
+    @staticmethod
+    def _task_metrics(row: dict) -> str:
+        if row["success_rate"] == row["success_rate"]:  # not NaN: a task with a success criterion
+            return f"success {row['success_rate']:.2f} | {row['steps_per_s']:.0f} steps/s"
+        return (
+            f"v_err {row['lin_vel_error_m_s']:.3f} m/s | yaw_err {row['yaw_rate_error_rad_s']:.3f} rad/s"
+            f" | {row['steps_per_s']:.0f} steps/s"
+        )
 
     def _episode_means(self) -> dict[str, float]:
         sums: dict[str, list[float]] = {}

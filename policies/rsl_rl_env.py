@@ -1,4 +1,4 @@
-"""Adapter from simreal's LocomotionEnv to rsl_rl 5.5's VecEnv (TensorDict observation groups).
+"""Adapter from simreal's BatchedRobotEnv to rsl_rl 5.5's VecEnv (TensorDict observation groups).
 
 It lives in `policies/` so that `sim/` depends on nothing but numpy, torch and mujoco (DESIGN.md §1).
 """
@@ -9,7 +9,7 @@ import torch
 from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
-from sim.vec_env import LocomotionEnv
+from sim.batched_env import BatchedRobotEnv
 
 
 def as_tensordict(observations: dict[str, torch.Tensor]) -> TensorDict:
@@ -19,9 +19,9 @@ def as_tensordict(observations: dict[str, torch.Tensor]) -> TensorDict:
 
 
 class RslRlVecEnv(VecEnv):
-    """rsl_rl's view of a LocomotionEnv: same step, observations as TensorDict."""
+    """rsl_rl's view of a BatchedRobotEnv: same step, observations as TensorDict."""
 
-    def __init__(self, env: LocomotionEnv) -> None:
+    def __init__(self, env: BatchedRobotEnv) -> None:
         self.env = env
         self.num_envs = env.num_envs
         self.num_actions = env.num_actions

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rsl_rl.runners import OnPolicyRunner
 
-from policies.progress import ProgressLogger
+from policies.progress import ProgressLogger, WallTimeBudgetError
 from policies.rsl_rl_env import RslRlVecEnv
 from policies.run_dir import checkpoint_path, load_checkpoint, save_checkpoint
 
@@ -14,7 +14,9 @@ from policies.run_dir import checkpoint_path, load_checkpoint, save_checkpoint
 class SimrealRunner(OnPolicyRunner):
     """PPO runner whose checkpoints carry the task, configs and randomization ranges."""
 
-    def __init__(self, env: RslRlVecEnv, train_cfg: dict, run_dir: Path, metadata: dict) -> None:
+    def __init__(
+        self, env: RslRlVecEnv, train_cfg: dict, run_dir: Path, metadata: dict, max_wall_time_s: float = 0.0
+    ) -> None:
         super().__init__(env, train_cfg, log_dir=str(run_dir / "tensorboard"), device="cpu")
         self.run_dir = run_dir
         self.metadata = metadata
@@ -32,6 +34,7 @@ class SimrealRunner(OnPolicyRunner):
             wall_time_offset_s=0.0,
             env_steps_offset=0,
             nonfinite_counter=lambda: env.env.nonfinite_resets,
+            max_wall_time_s=max_wall_time_s,
         )
 
     def learn_until(self, max_iterations: int) -> None:
@@ -42,6 +45,11 @@ class SimrealRunner(OnPolicyRunner):
         self.logger.open_bar(self.current_learning_iteration, max_iterations)
         try:
             self.learn(remaining, init_at_random_ep_len=self.current_learning_iteration == 0)
+        except WallTimeBudgetError:
+            # the iteration that crossed the budget is complete: keep it
+            self.save(str(checkpoint_path(self.run_dir, self.current_learning_iteration)))
+            self.logger.stop_logging_writer()
+            print(f"stopped at iteration {self.current_learning_iteration}: train.max_wall_time_s reached")
         finally:
             self.logger.close()
 

@@ -25,9 +25,10 @@ from policies.run_dir import (
     write_yaml_atomic,
 )
 from policies.runner import SimrealRunner
+from sim.batched_env import BatchedRobotEnv
 from sim.config_io import to_dict
+from sim.envs import make_env
 from sim.tasks.config import EnvConfig
-from sim.vec_env import LocomotionEnv
 
 
 def seed_everything(seed: int) -> None:
@@ -43,7 +44,7 @@ def train(env_cfg: EnvConfig, train_cfg: TrainConfig, run_dir: Path) -> Path:
         raise RunDirError(f"{run_dir} already holds checkpoints: pass --resume to continue it, or pick a new --run-dir")
     check_actor_rnn(train_cfg.ppo)  # before anything is written, so a bad setting leaves no half-made run
     seed_everything(train_cfg.seed)
-    env = LocomotionEnv(env_cfg, seed=train_cfg.seed)
+    env = make_env(env_cfg, seed=train_cfg.seed)
     write_run_files(run_dir, RunConfig(env=env_cfg, train=train_cfg), env.randomizer.ranges())
     return _learn(env, env_cfg, train_cfg, run_dir, checkpoint=None)
 
@@ -63,19 +64,21 @@ def resume_training(run_dir: Path, max_iterations: int | None) -> Path:
     # rows logged after the checkpoint belong to iterations that will run again
     truncate_progress(run_dir, last_iteration=iteration)
     seed_everything(saved.train.seed + iteration + 1)
-    env = LocomotionEnv(saved.env, seed=saved.train.seed + iteration + 1)
+    env = make_env(saved.env, seed=saved.train.seed + iteration + 1)
     record_resume(run_dir, iteration, saved.train.max_iterations)
     return _learn(env, saved.env, saved.train, run_dir, checkpoint=checkpoint)
 
 
-def _learn(env: LocomotionEnv, env_cfg: EnvConfig, train_cfg: TrainConfig, run_dir: Path, checkpoint: Path | None):
+def _learn(env: BatchedRobotEnv, env_cfg: EnvConfig, train_cfg: TrainConfig, run_dir: Path, checkpoint: Path | None):
     metadata = {
         "task": env_cfg.task,
         "env_config": to_dict(env_cfg),
         "train_config": to_dict(train_cfg),
         "randomization": env.randomizer.ranges(),
     }
-    runner = SimrealRunner(RslRlVecEnv(env), rsl_rl_config(train_cfg, run_dir.name), run_dir, metadata)
+    runner = SimrealRunner(
+        RslRlVecEnv(env), rsl_rl_config(train_cfg, run_dir.name), run_dir, metadata, train_cfg.max_wall_time_s
+    )
     if checkpoint is not None:
         runner.load(str(checkpoint))
         print(f"resuming {run_dir} from {checkpoint.name} at iteration {runner.current_learning_iteration}")
@@ -90,7 +93,7 @@ def _learn(env: LocomotionEnv, env_cfg: EnvConfig, train_cfg: TrainConfig, run_d
     return final
 
 
-def write_summary(run_dir: Path, env: LocomotionEnv, session_wall_s: float) -> None:
+def write_summary(run_dir: Path, env: BatchedRobotEnv, session_wall_s: float) -> None:
     rows = read_progress(run_dir)
     last = rows[-1] if rows else {}
     write_yaml_atomic(

@@ -54,7 +54,9 @@ class BatchedRobotEnv:
         threads = cfg.num_threads or os.cpu_count() or 1
         self.batch = mujoco.batch.Batch(self.model, nsim=self.num_envs, nthread=threads, persistent=True)
         self.generator = torch.Generator().manual_seed(seed)
-        self.randomizer = DomainRandomizer(self.batch, self.spec, cfg.randomization, np.random.default_rng(seed))
+        self.randomizer = DomainRandomizer(
+            self.batch, self.spec, cfg.randomization, np.random.default_rng(seed), **self._randomizer_args()
+        )
         self._resolve_joint_indices()
         self._resolve_task_indices()
         self._allocate_joint_buffers()
@@ -102,6 +104,10 @@ class BatchedRobotEnv:
             np.stack([middle - SOFT_LIMIT_FRACTION * half, middle + SOFT_LIMIT_FRACTION * half], axis=1),
             dtype=torch.float32,
         )
+
+    def _randomizer_args(self) -> dict:
+        """Task-specific DomainRandomizer arguments (the object, the critic's terms)."""
+        return {}
 
     def _resolve_task_indices(self) -> None:
         """Bodies, sites and sensors the task reads."""
@@ -166,6 +172,10 @@ class BatchedRobotEnv:
         raise NotImplementedError
 
     def _finished_episodes(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def summarize_episodes(self, episodes: dict[str, np.ndarray]) -> dict:
+        """Evaluation metrics over one _finished_episodes row per episode."""
         raise NotImplementedError
 
     # ------------------------------------------------------ stepping and reset

@@ -33,3 +33,43 @@ def yaw_quat(yaw_rad: torch.Tensor) -> torch.Tensor:
     half = 0.5 * yaw_rad
     zeros = torch.zeros_like(half)
     return torch.stack([torch.cos(half), zeros, zeros, torch.sin(half)], dim=1)
+
+
+def quat_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Hamilton product a * b (rotation b first, then a), batched over rows."""
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        dim=-1,
+    )
+
+
+def quat_conjugate(quat_wxyz: torch.Tensor) -> torch.Tensor:
+    """The inverse rotation of a unit quaternion."""
+    return quat_wxyz * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=quat_wxyz.dtype)
+
+
+def rotation_vector_quat(rotation_vector_rad: torch.Tensor) -> torch.Tensor:
+    """Quaternions of rotations given as axis * angle (rad), batched over rows."""
+    angle = torch.linalg.norm(rotation_vector_rad, dim=-1, keepdim=True)
+    half = 0.5 * angle
+    # sin(half)/angle tends to 1/2 as the angle vanishes
+    scale = torch.where(angle > 1e-9, torch.sin(half) / angle.clamp(min=1e-9), torch.full_like(angle, 0.5))
+    return torch.cat([torch.cos(half), rotation_vector_rad * scale], dim=-1)
+
+
+def quat_angle_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The rotation angle (rad, in [0, pi]) that takes orientation a to orientation b."""
+    dot = torch.sum(a * b, dim=-1).abs().clamp(max=1.0)
+    return 2.0 * torch.acos(dot)
+
+
+def canonical_quat(quat_wxyz: torch.Tensor) -> torch.Tensor:
+    """The same rotation with w >= 0 (q and -q are one rotation; a policy input should not jump)."""
+    return torch.where(quat_wxyz[..., :1] < 0, -quat_wxyz, quat_wxyz)

@@ -207,6 +207,16 @@ class LocomotionEnv(BatchedRobotEnv):
             "steps": steps.numpy(),
         }
 
+    def summarize_episodes(self, episodes: dict[str, np.ndarray]) -> dict:
+        """Evaluation metrics over one _finished_episodes row per episode."""
+        total_steps = max(float(episodes["steps"].sum()), 1.0)
+        return {
+            "fall_rate": float(episodes["fell"].mean()),
+            "lin_vel_error_m_s": float(episodes["lin_vel_error_sum"].sum() / total_steps),
+            "yaw_rate_error_rad_s": float(episodes["yaw_rate_error_sum"].sum() / total_steps),
+            "episode_length_s": float(episodes["length_s"].mean()),
+        }
+
     def set_velocity_command(self, command: torch.Tensor | list[float]) -> None:
         """Hold a fixed command in every environment (play, eval scripts); no resampling."""
         self.fixed_command = torch.as_tensor(command, dtype=torch.float32)

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sim.errors import SimrealError
+from sim.tasks.arm_lift import arm_lift
+from sim.tasks.arm_reach import arm_reach
 from sim.tasks.config import EnvConfig
 from sim.tasks.quadruped_flat import quadruped_flat
 
 TASKS: dict[str, Callable[[], EnvConfig]] = {
     "quadruped-flat": quadruped_flat,
+    "arm-reach": arm_reach,
+    "arm-lift": arm_lift,
 }
 
 

@@ -59,6 +59,16 @@ class RandomizationConfig:
     initial_joint_pos_offset_rad: Range = field(default_factory=lambda: Range(True, -0.1, 0.1))
     initial_base_velocity_m_s: Range = field(default_factory=lambda: Range(True, -0.5, 0.5))
     initial_yaw_rad: Range = field(default_factory=lambda: Range(True, -3.14159, 3.14159))
+    # manipulation scene terms; off unless a task with an object and cameras turns them on
+    object_size_scale: Range = field(default_factory=lambda: Range(False, 0.8, 1.2))
+    object_mass_kg: Range = field(default_factory=lambda: Range(False, 0.05, 0.5))
+    object_friction: Range = field(default_factory=lambda: Range(False, 0.5, 1.5))
+    object_position_offset_m: Range = field(default_factory=lambda: Range(False, -0.1, 0.1))  # x and y
+    object_yaw_rad: Range = field(default_factory=lambda: Range(False, -3.14159, 3.14159))
+    camera_position_offset_m: Range = field(default_factory=lambda: Range(False, -0.02, 0.02))  # per axis
+    camera_rotation_rad: Range = field(default_factory=lambda: Range(False, -0.0524, 0.0524))  # ±3° per axis
+    light_diffuse_scale: Range = field(default_factory=lambda: Range(False, 0.5, 1.5))
+    light_position_offset_m: Range = field(default_factory=lambda: Range(False, -0.3, 0.3))  # per axis
     observation_noise: bool = True  # per-term noise of ObservationTerm.noise
 
     def disabled(self) -> RandomizationConfig:
@@ -112,11 +122,64 @@ class TerminationConfig:
 
 
 @dataclass
+class ObjectConfig:
+    """The object a manipulation task handles: a cube resting on the table (nominal values)."""
+
+    enabled: bool = False
+    size_m: float = 0.05  # edge length
+    mass_kg: float = 0.2
+    friction: float = 1.0
+    position_m: tuple[float, float] = (0.5, 0.0)  # nominal x, y on the table, robot base frame
+
+
+@dataclass
+class TargetConfig:
+    """End-effector goal poses, robot base frame; orientation = fingers down, then yaw, pitch, roll."""
+
+    x_m: tuple[float, float] = (0.35, 0.6)
+    y_m: tuple[float, float] = (-0.25, 0.25)
+    z_m: tuple[float, float] = (0.12, 0.45)
+    yaw_rad: tuple[float, float] = (-0.6, 0.6)
+    tilt_rad: float = 0.2  # roll and pitch, each uniform in [-tilt, tilt]
+
+
+@dataclass
+class ManipulationRewardConfig:
+    """Reward weights per second (multiplied by the control period); 0 disables a term."""
+
+    reach_position: float = 1.0  # 1 - tanh(d / 0.1 m), EE to target (reach) or to the object (lift)
+    reach_position_fine: float = 2.0  # 1 - tanh(d / 0.02 m)
+    reach_orientation: float = 1.0  # 1 - tanh(angle / 0.3 rad), reach only
+    object_lift: float = 0.0  # lift height over lift_height_m, clamped to [0, 1] (lift tasks)
+    object_goal: float = 0.0  # 1 - tanh(d / 0.05 m), object to the point above its start, once lifted
+    action_rate: float = -0.01
+    joint_vel: float = -0.001
+    joint_limits: float = -2.0
+    termination: float = -50.0
+
+
+@dataclass
+class ManipulationConfig:
+    """What a manipulation task asks of the arm: reach a target pose, or lift the object."""
+
+    goal: str = "reach"  # "reach" | "lift"
+    object: ObjectConfig = field(default_factory=ObjectConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    position_tolerance_m: float = 0.02  # reach success
+    orientation_tolerance_rad: float = 0.1
+    lift_height_m: float = 0.10  # lift success: object raised this far above its resting height ...
+    lift_hold_s: float = 1.0  # ... for this long
+    object_dropped_height_m: float = -0.05  # below the table top: the object left the table
+    rewards: ManipulationRewardConfig = field(default_factory=ManipulationRewardConfig)
+
+
+@dataclass
 class EnvConfig:
     """Everything that defines one task."""
 
     task: str = "quadruped-flat"
     robot: str = "quadruped"
+    env: str = "locomotion"  # "locomotion" | "manipulation": which env class runs the task
     num_envs: int = 1024
     num_threads: int = 0  # 0: one per CPU core
     action_clip: float = 100.0
@@ -125,3 +188,4 @@ class EnvConfig:
     rewards: RewardConfig = field(default_factory=RewardConfig)
     terminations: TerminationConfig = field(default_factory=TerminationConfig)
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    manipulation: ManipulationConfig = field(default_factory=ManipulationConfig)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 
 from sim.config_io import ConfigError
+from sim.terms.manipulation import ee_pose, object_pose
 from sim.terms.state import RobotState
 
 
@@ -61,6 +62,9 @@ POLICY_TERMS: dict[str, Callable[[RobotState], torch.Tensor]] = {
     "joint_vel": joint_vel,
     "last_action": last_action,
     "target_pose": target_pose,
+    # manipulation, simulation only so far: a robot needs forward kinematics and perception for them
+    "ee_pose": ee_pose,
+    "object_pose": object_pose,
 }
 
 CRITIC_TERMS: dict[str, Callable[[RobotState], torch.Tensor]] = {
@@ -71,7 +75,14 @@ CRITIC_TERMS: dict[str, Callable[[RobotState], torch.Tensor]] = {
 
 def term_dim(name: str, num_joints: int) -> int:
     """Width of a policy term (DESIGN.md §3 table)."""
-    fixed = {"base_ang_vel": 3, "projected_gravity": 3, "velocity_command": 3, "target_pose": 7}
+    fixed = {
+        "base_ang_vel": 3,
+        "projected_gravity": 3,
+        "velocity_command": 3,
+        "target_pose": 7,
+        "ee_pose": 7,
+        "object_pose": 7,
+    }
     if name in fixed:
         return fixed[name]
     if name in ("joint_pos_rel", "joint_vel", "last_action"):

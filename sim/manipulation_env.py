@@ -1,0 +1,243 @@
+"""The vectorized manipulation env: a fixed-base arm reaches a target pose or lifts an object off a table.
+
+It shares the batched simulation, actions, observations and reset machinery
+with locomotion (sim/batched_env.py). What is manipulation lives here: the
+object (a cube added to the robot's MJCF at build time), target poses, the
+terms of sim/terms/manipulation.py and per-episode success:
+
+- reach: success when the episode ends with the end effector within
+  position_tolerance_m and orientation_tolerance_rad of the target;
+- lift: success once the object has stayed lift_height_m above its resting
+  height for lift_hold_s; an object that falls off the table ends the episode.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+import torch
+
+from sim.batched_env import BatchedRobotEnv, range_or_zero
+from sim.config_io import ConfigError
+from sim.robot_spec import SpecError
+from sim.rotations import canonical_quat, quat_multiply, quat_rotate_inverse, yaw_quat
+from sim.terms import manipulation
+from sim.terms.arm_state import ArmState
+from sim.terms.manipulation import ManipulationContext
+from sim.terms.randomization import MANIPULATION_CRITIC_TERMS
+from sim.terms.targets import lift_goal_poses, sample_target_poses
+
+GOALS = ("reach", "lift")
+OBJECT_BODY = "object"
+OBJECT_GEOM = "object_geom"
+SPAWN_CLEARANCE_M = 0.001  # the object starts this far above the table and settles
+
+
+class ManipulationEnv(BatchedRobotEnv):
+    """Batched simulation of `cfg.num_envs` copies of an arm, its table and (for lift) an object."""
+
+    # ----------------------------------------------------------------- set-up
+    def _build_model(self) -> mujoco.MjModel:
+        cfg = self.cfg.manipulation
+        if cfg.goal not in GOALS:
+            raise ConfigError(f"manipulation.goal {cfg.goal!r} is not one of {GOALS}")
+        if cfg.goal == "lift" and not cfg.object.enabled:
+            raise ConfigError("manipulation.goal 'lift' needs manipulation.object.enabled=true")
+        if self.spec.floating_base or self.spec.ee_site is None:
+            raise SpecError(f"{self.spec.spec_path}: a manipulation task needs a fixed-base robot with an ee_site")
+        scene = mujoco.MjSpec.from_file(str(self.spec.mjcf_path))
+        if cfg.object.enabled:
+            _add_cube(scene, cfg.object.size_m, cfg.object.mass_kg, cfg.object.friction)
+        return scene.compile()
+
+    def _resolve_task_indices(self) -> None:
+        model = self.model
+        self.ee_site = model.site(self.spec.ee_site).id
+        self.ee_body = int(model.site_bodyid[self.ee_site])
+        self.ee_offset_quat = torch.tensor(model.site_quat[self.ee_site], dtype=torch.float32)
+        self.site_xpos = self.batch.bind("site_xpos")
+        self.xquat = self.batch.bind("xquat")
+        # the arm's base frame: the fixed body its first joint hangs from
+        first_joint_body = model.jnt_bodyid[model.joint(self.spec.joint_names[0]).id]
+        base = int(model.body_rootid[first_joint_body])
+        data = mujoco.MjData(model)
+        mujoco.mj_kinematics(model, data)
+        self.base_pos_w = torch.tensor(data.xpos[base], dtype=torch.float32)
+        self.base_quat_w = torch.tensor(data.xquat[base], dtype=torch.float32)
+        self.has_object = self.cfg.manipulation.object.enabled
+        if self.has_object:
+            joint = model.body(OBJECT_BODY).jntadr[0]
+            self.object_qpos = int(model.jnt_qposadr[joint])
+            self.object_dof = int(model.jnt_dofadr[joint])
+            self.object_geom = model.geom(OBJECT_GEOM).id
+            self.object_nominal_xy = np.array(self.cfg.manipulation.object.position_m)
+
+    def _randomizer_args(self) -> dict:
+        object_geom = OBJECT_GEOM if self.cfg.manipulation.object.enabled else None
+        return {"object_geom": object_geom, "critic_terms": MANIPULATION_CRITIC_TERMS}
+
+    def _allocate_task_buffers(self) -> None:
+        n = self.num_envs
+        self.target_pose = torch.zeros(n, 7)
+        self.object_rest_z = torch.zeros(n)
+        self.lifted_time_s = torch.zeros(n)
+        self.success = torch.zeros(n, dtype=torch.bool)
+        self.final_position_error_m = torch.zeros(n)
+        self.final_orientation_error_rad = torch.zeros(n)
+
+    def critic_terms(self) -> dict:
+        return manipulation.CRITIC_TERMS
+
+    def active_rewards(self) -> dict[str, float]:
+        weights = self.cfg.manipulation.rewards
+        active = {name: getattr(weights, name) for name in manipulation.REWARD_TERMS if getattr(weights, name) != 0.0}
+        needs_object = sorted(set(active) & set(manipulation.OBJECT_REWARD_TERMS))
+        if needs_object and not self.has_object:
+            raise ConfigError(f"manipulation.rewards {needs_object} need an object: set them to 0 or enable the object")
+        return active
+
+    # ------------------------------------------------------------------ state
+    def _to_base(self, position_w: torch.Tensor, quat_w: torch.Tensor | None = None):
+        """World-frame position (and orientation) into the robot base frame."""
+        base_quat = self.base_quat_w.expand(position_w.shape[0], 4)
+        position_b = quat_rotate_inverse(base_quat, position_w - self.base_pos_w)
+        if quat_w is None:
+            return position_b
+        inverse = base_quat * torch.tensor([1.0, -1.0, -1.0, -1.0])
+        return position_b, canonical_quat(quat_multiply(inverse, quat_w))
+
+    def _read_state(self) -> ArmState:
+        qpos, qvel, joint_vel = self._read_joint_state()
+        joint_pos = qpos[:, self.qpos_ids]
+        ee_pos_w = torch.from_numpy(np.array(self.site_xpos[:, self.ee_site], dtype=np.float32))
+        hand_quat_w = torch.from_numpy(np.array(self.xquat[:, self.ee_body], dtype=np.float32))
+        ee_quat_w = quat_multiply(hand_quat_w, self.ee_offset_quat.expand(self.num_envs, 4))
+        ee_pos_b, ee_quat_b = self._to_base(ee_pos_w, ee_quat_w)
+        state = ArmState(
+            joint_pos_rad=joint_pos,
+            joint_vel_rad_s=joint_vel,
+            measured_joint_pos_rad=joint_pos + self.randomizer.encoder_offset_t,
+            default_joint_pos_rad=self.default_joint_pos,
+            action=self.actions,
+            last_action=self.last_actions,
+            ee_pos_b=ee_pos_b,
+            ee_quat_b=ee_quat_b,
+            target_pose=self.target_pose,
+        )
+        if self.has_object:
+            o, d = self.object_qpos, self.object_dof
+            state.object_pos_b, state.object_quat_b = self._to_base(qpos[:, o : o + 3], qpos[:, o + 3 : o + 7])
+            base_quat = self.base_quat_w.expand(self.num_envs, 4)
+            state.object_lin_vel_b = quat_rotate_inverse(base_quat, qvel[:, d : d + 3])
+            state.object_lift_m = qpos[:, o + 2] - self.object_rest_z
+        self.last_joint_vel = joint_vel
+        return state
+
+    # ---------------------------------------------------- rewards and success
+    def _compute_rewards(self) -> torch.Tensor:
+        state, cfg = self.state, self.cfg.manipulation
+        self.terminated = torch.zeros(self.num_envs, dtype=torch.bool)
+        if cfg.goal == "lift":
+            self.terminated = manipulation.object_dropped(state, cfg)
+            lifted = manipulation.object_lifted(state, cfg)
+            self.lifted_time_s = torch.where(
+                lifted, self.lifted_time_s + self.step_dt, torch.zeros_like(self.lifted_time_s)
+            )
+            # held for lift_hold_s; the half-step margin keeps float sums of step_dt from missing it
+            self.success |= self.lifted_time_s >= cfg.lift_hold_s - 0.5 * self.step_dt
+        self.time_outs = (self.episode_length_buf >= self.max_episode_length) & ~self.terminated
+        if cfg.goal == "reach":
+            self.success = manipulation.reach_succeeded(state, cfg)
+        self.final_position_error_m = manipulation.ee_position_error_m(state, cfg)
+        if cfg.goal == "reach":
+            self.final_orientation_error_rad = manipulation.ee_orientation_error_rad(state)
+        context = ManipulationContext(cfg=cfg, terminated=self.terminated, soft_joint_limits_rad=self.soft_joint_limits)
+        return self._weighted_rewards(manipulation.REWARD_TERMS, state, context)
+
+    def _episode_success(self, t: torch.Tensor) -> torch.Tensor:
+        """Reach counts at a time-out only; lift counts whenever the hold was reached."""
+        if self.cfg.manipulation.goal == "reach":
+            return self.success[t] & self.time_outs[t]
+        return self.success[t]
+
+    def _episode_log(self, ids: np.ndarray) -> dict:
+        if len(ids) == 0:
+            return {}
+        log: dict[str, torch.Tensor | float] = self._reward_log(ids)
+        t = torch.from_numpy(ids)
+        log["Metrics/success"] = self._episode_success(t).float().mean()
+        log["Metrics/ee_position_error_m"] = self.final_position_error_m[t].mean()
+        log["Episode_Termination/object_dropped"] = self.terminated[t].float().sum()
+        log["Episode_Termination/time_out"] = self.time_outs[t].float().sum()
+        log["Episode_Termination/nonfinite"] = self.nonfinite[t].float().sum()
+        return log
+
+    def _finished_episodes(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        t = torch.from_numpy(np.asarray(ids, dtype=np.int64))
+        return {
+            "ids": np.asarray(ids, dtype=np.int64),
+            "length_s": (self.episode_length_buf[t].float() * self.step_dt).numpy(),
+            "success": self._episode_success(t).numpy(),
+            "failed": (self.terminated[t] | self.nonfinite[t]).numpy(),
+            "final_position_error_m": self.final_position_error_m[t].numpy().copy(),
+            "final_orientation_error_rad": self.final_orientation_error_rad[t].numpy().copy(),
+        }
+
+    def summarize_episodes(self, episodes: dict[str, np.ndarray]) -> dict:
+        summary = {
+            "success_rate": float(episodes["success"].mean()),
+            "failure_rate": float(episodes["failed"].mean()),
+            "final_position_error_m": float(np.median(episodes["final_position_error_m"])),
+            "episode_length_s": float(episodes["length_s"].mean()),
+        }
+        if self.cfg.manipulation.goal == "reach":
+            summary["final_orientation_error_rad"] = float(np.median(episodes["final_orientation_error_rad"]))
+        return summary
+
+    # ----------------------------------------------------------------- reset
+    def _reset_task(self, t: torch.Tensor) -> None:
+        self.lifted_time_s[t] = 0.0
+        self.success[t] = False
+        if self.cfg.manipulation.goal == "reach":
+            self.target_pose[t] = sample_target_poses(self.cfg.manipulation.target, len(t), self.generator)
+
+    def _write_initial_state(self, ids: np.ndarray) -> None:
+        cfg = self.cfg.randomization
+        offset = range_or_zero(cfg.initial_joint_pos_offset_rad, (len(ids), self.num_actions), self.generator)
+        self._write_initial_joints(ids, offset.double().numpy())
+        if self.has_object:
+            self._place_object(ids)
+
+    def _place_object(self, ids: np.ndarray) -> None:
+        """On the table at the nominal spot plus the randomized offset, any yaw, at rest."""
+        cfg, count, o = self.cfg.randomization, len(ids), self.object_qpos
+        offset = range_or_zero(cfg.object_position_offset_m, (count, 2), self.generator).double().numpy()
+        yaw = range_or_zero(cfg.object_yaw_rad, count, self.generator)
+        half_height = 0.5 * self.cfg.manipulation.object.size_m * self.randomizer.params["object_size_scale"][ids, 0]
+        rest_z = half_height + SPAWN_CLEARANCE_M
+        self.qpos[ids, o : o + 2] = self.object_nominal_xy + offset
+        self.qpos[ids, o + 2] = rest_z
+        self.qpos[ids, o + 3 : o + 7] = yaw_quat(yaw).double().numpy()
+        t = torch.from_numpy(ids.astype(np.int64))
+        self.object_rest_z[t] = torch.from_numpy(half_height).float()
+        start = torch.from_numpy(np.column_stack([self.qpos[ids, o : o + 2], half_height])).float()
+        self.target_pose[t] = lift_goal_poses(self._to_base(start), self.cfg.manipulation.lift_height_m)
+
+
+def _add_cube(scene: mujoco.MjSpec, size_m: float, mass_kg: float, friction: float) -> None:
+    """A free cube; its friction decides its contacts (priority), whatever the fingers' friction."""
+    body = scene.worldbody.add_body(name=OBJECT_BODY, pos=[0.5, 0.0, 0.5 * size_m])
+    body.add_freejoint(name="object_joint")
+    body.add_geom(
+        name=OBJECT_GEOM,
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[0.5 * size_m] * 3,
+        mass=mass_kg,
+        friction=[friction, 0.005, 0.0001],
+        priority=1,
+        contype=1,
+        conaffinity=1,
+        condim=4,
+        solref=[0.005, 1.0],
+        rgba=[0.85, 0.2, 0.15, 1.0],
+    )
