@@ -82,7 +82,7 @@ def test_bad_arm_specs_name_the_entry(tmp_path, edit, message):
 def test_legged_terms_on_an_arm_are_refused_by_name():
     cfg = arm_config("arm-reach")
     cfg.randomization.foot_friction.enabled = True
-    with pytest.raises(ConfigError, match="randomization.foot_friction is enabled but robot 'arm' has no feet"):
+    with pytest.raises(ConfigError, match=r"randomization\.foot_friction is enabled but robot 'arm' has no feet"):
         make_env(cfg)
     cfg = arm_config("arm-reach")
     cfg.randomization.object_mass_kg.enabled = True
@@ -223,8 +223,8 @@ def test_a_lifted_cube_counts_and_a_cube_pushed_off_the_table_does_not():
     hold_steps = math.ceil(cfg.manipulation.lift_hold_s / env.step_dt)
     successes, dropped = np.zeros(3, dtype=bool), np.zeros(3, dtype=bool)
     for step in range(hold_steps + 5):
-        _hold_object(env, [0], start + [0.0, 0.0, 0.15])  # lifted 15 cm, held
-        _hold_object(env, [1], start + [0.0, 0.0, 0.05])  # only 5 cm: not high enough
+        _hold_object(env, [0], start + np.array([0.0, 0.0, 0.15]))  # lifted 15 cm, held
+        _hold_object(env, [1], start + np.array([0.0, 0.0, 0.05]))  # only 5 cm: not high enough
         if step == 0:
             _hold_object(env, [2], [0.95, 0.0, 0.03])  # past the table's far edge: it falls
         env.step(hold_action)
