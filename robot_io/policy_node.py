@@ -4,6 +4,11 @@ The core (state machine, watchdog, observation, network, action processing) is C
 messages. A dedicated thread ticks the core against absolute monotonic deadlines while rclpy's executor spins
 in the main thread (subscriptions, services, diagnostics).
 
+What the node reads follows the bundle's observation: /imu/data only when a term reads the IMU (base_ang_vel,
+projected_gravity; without one the core has no stale-IMU or tilt fault either, e.g. a fixed-base arm), and
+/target_pose (geometry_msgs/PoseStamped in the `base_frame` frame) only when the policy observes target_pose;
+such a policy does not start before the first valid target pose.
+
     python -m robot_io.policy_node --ros-args --params-file launch/params/quadruped.yaml -p bundle:=/abs/path
 """
 
@@ -24,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import PoseStamped, Twist
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -67,6 +72,9 @@ PARAMETER_DEFAULTS: dict[str, object] = {
     "sit_joint_pos": [-0.1, 1.2, -2.5, 0.1, 1.2, -2.5, -0.1, 1.2, -2.5, 0.1, 1.2, -2.5],
     "diagnostics_rate_hz": 1.0,
     "require_estop": False,
+    # added with the arm; the defaults are the quadruped's behaviour (see test_policy_node.py)
+    "stand_up_via_sit_pose": True,
+    "base_frame": "base",
 }
 
 
@@ -89,11 +97,14 @@ class PolicyParams:
     sit_joint_pos: dict[str, float]  # empty: the bundle's standing pose
     diagnostics_rate_hz: float
     require_estop: bool  # refuse stand_up / start_policy while no /estop publisher is connected
+    stand_up_via_sit_pose: bool  # fold into the sit pose before rising (legged robots); false: straight up
+    base_frame: str  # the only frame_id /target_pose may carry (an empty frame_id counts as this one)
 
     def core_options(self) -> simreal_rt.CoreOptions:
         options = simreal_rt.CoreOptions()
         options.sit_joint_pos = dict(self.sit_joint_pos)
         options.stand_up_duration_s = self.stand_up_duration_s
+        options.stand_up_via_sit_pose = self.stand_up_via_sit_pose
         options.sit_down_duration_s = self.sit_down_duration_s
         options.max_target_step_rad = self.max_target_step_rad
         options.inference_budget_s = self.inference_budget_s
@@ -132,6 +143,8 @@ def read_params(node: Node) -> PolicyParams:
         raise StartupError(f"sit_joint_names has {len(names)} entries but sit_joint_pos has {len(positions)}")
     if not isinstance(values["bundle"], str) or not values["bundle"]:
         raise StartupError(f"parameter bundle must be a directory path, got {values['bundle']!r}")
+    if not isinstance(values["base_frame"], str) or not values["base_frame"]:
+        raise StartupError(f"parameter base_frame must be a frame name, got {values['base_frame']!r}")
     return PolicyParams(
         bundle=Path(values["bundle"]).expanduser().resolve(),  # relative to the current directory
         control_rate_hz=_number("control_rate_hz", values["control_rate_hz"]),
@@ -144,6 +157,8 @@ def read_params(node: Node) -> PolicyParams:
         sit_joint_pos=dict(zip(names, positions, strict=True)),
         diagnostics_rate_hz=_number("diagnostics_rate_hz", values["diagnostics_rate_hz"]),
         require_estop=_flag("require_estop", values["require_estop"]),
+        stand_up_via_sit_pose=_flag("stand_up_via_sit_pose", values["stand_up_via_sit_pose"]),
+        base_frame=values["base_frame"],
     )
 
 
@@ -189,6 +204,10 @@ class PolicyNode(Node):
         self._imu: Imu | None = None
         self._twist: Twist | None = None
         self._twist_arrival_s = -math.inf  # time.monotonic() of the last /cmd_vel
+        self._target_pose: np.ndarray | None = None  # 7 values (position, unit quaternion w, x, y, z), never mutated
+        self._target_pose_arrival_s = -math.inf  # time.monotonic() of the last accepted /target_pose
+        self.rejected_target_poses = 0  # wrong frame, non-finite or zero quaternion
+        self._rejected_targets_reported = 0
         self._estop = False
         self.driver_joint_names: list[str] | None = None
         self._driver_fault_pending = False  # a bad /joint_states before the core existed: damp at start
@@ -205,23 +224,34 @@ class PolicyNode(Node):
     # ---- start-up ---------------------------------------------------------------------------------------------
 
     def _load_bundle_spec(self) -> dict:
-        """Load the bundle and check the options against it now, not after waiting for the robot."""
+        """Load the bundle and check the options against it now, not after waiting for the robot.
+
+        Also learns from the core which inputs the bundle needs (uses_imu, observes_target_pose), so the
+        subscriptions follow the core's own reading of the bundle instead of a second copy of that rule.
+        """
         try:
             spec = simreal_rt.load_bundle(str(self.params.bundle)).spec
         except ValueError as error:  # BundleError derives from ValueError
             raise StartupError(f"cannot use bundle {self.params.bundle}: {error}") from None
         try:  # the bundle's own joint names as the driver's: only the options can fail here
-            simreal_rt.ControlCore(str(self.params.bundle), list(spec["joint_names"]), self.params.core_options())
+            probe = simreal_rt.ControlCore(
+                str(self.params.bundle), list(spec["joint_names"]), self.params.core_options()
+            )
         except ValueError as error:
             raise StartupError(
                 f"parameters sit_joint_names / sit_joint_pos / *_duration_s / max_target_step_rad / "
                 f"inference_budget_s do not fit bundle {self.params.bundle}: {error}"
             ) from None
+        self.uses_imu: bool = probe.uses_imu
+        self.observes_target_pose: bool = probe.observes_target_pose
         return spec
 
     def _create_subscriptions(self) -> None:
         self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, topics.SENSOR_QOS)
-        self.create_subscription(Imu, topics.IMU, self._on_imu, topics.SENSOR_QOS)
+        if self.uses_imu:  # a robot without an IMU publishes none, and nothing here may wait for one
+            self.create_subscription(Imu, topics.IMU, self._on_imu, topics.SENSOR_QOS)
+        if self.observes_target_pose:
+            self.create_subscription(PoseStamped, topics.TARGET_POSE, self._on_target_pose, topics.TARGET_POSE_QOS)
         self.create_subscription(Twist, topics.CMD_VEL, self._on_cmd_vel, topics.CMD_VEL_QOS)
         # DESIGN.md §5 asks for a latched (transient local) /estop; a volatile e-stop publisher cannot match
         # a transient-local reader, so a second, volatile reader hears those: a pressed e-stop is never lost
@@ -229,11 +259,13 @@ class PolicyNode(Node):
         self.create_subscription(Bool, topics.ESTOP, self._on_estop, topics.ESTOP_VOLATILE_QOS)
 
     def wait_for_sensors(self, executor: SingleThreadedExecutor) -> bool:
-        """Spin until the first /joint_states and /imu/data; False on shutdown, StartupError on timeout."""
+        """Spin until the first /joint_states and /imu/data (if the bundle reads the IMU); False on shutdown,
+        StartupError on timeout. /target_pose is not waited for: the robot may stand before it has a goal."""
         deadline_s = time.monotonic() + self.params.startup_timeout_s
         while self.context.ok():
             with self._lock:
-                have_joints, have_imu = self._joint_state is not None, self._imu is not None
+                have_joints = self._joint_state is not None
+                have_imu = self._imu is not None or not self.uses_imu
             if have_joints and have_imu:
                 return True
             if time.monotonic() > deadline_s:
@@ -274,9 +306,12 @@ class PolicyNode(Node):
             self.create_timer(1.0 / self.params.diagnostics_rate_hz, self._publish_diagnostics)
         self._thread = threading.Thread(target=self._run_loop, name="simreal_policy_control", daemon=True)
         self._thread.start()
+        inputs = "" if self.uses_imu else f"; no IMU (the policy reads none): {topics.IMU} is not used"
+        if self.observes_target_pose:
+            inputs += f"; target pose from {topics.TARGET_POSE} in frame '{self.params.base_frame}'"
         self.get_logger().info(
             f"controlling {len(self.bundle_joint_names)} joints at {self.control_rate_hz:g} Hz "
-            f"with {self.params.bundle}"
+            f"with {self.params.bundle}{inputs}"
         )
 
     def running(self) -> bool:
@@ -331,6 +366,26 @@ class PolicyNode(Node):
         with self._lock:
             self._twist, self._twist_arrival_s = msg, arrival_s
 
+    def _on_target_pose(self, msg: PoseStamped) -> None:
+        """Keep the latest valid goal; one in another frame or without a rotation is ignored with a warning."""
+        arrival_s = time.monotonic()  # the goal's age counts from arrival: a planner's stamp may be anything
+        frame = msg.header.frame_id
+        if frame and frame != self.params.base_frame:
+            # no tf here: a goal in another frame would be read as a base-frame goal, i.e. a wrong place
+            self._reject_target_pose(f"frame '{frame}', expected '{self.params.base_frame}' (no transforms here)")
+            return
+        try:
+            pose = topics.target_pose_from_ros(msg.pose)
+        except ValueError as error:
+            self._reject_target_pose(str(error))
+            return
+        with self._lock:
+            self._target_pose, self._target_pose_arrival_s = pose, arrival_s
+
+    def _reject_target_pose(self, problem: str) -> None:
+        self.rejected_target_poses += 1
+        self.get_logger().warning(f"ignoring {topics.TARGET_POSE}: {problem}", throttle_duration_sec=LOG_THROTTLE_S)
+
     def _on_estop(self, msg: Bool) -> None:
         with self._lock:
             changed, self._estop = self._estop != msg.data, bool(msg.data)
@@ -344,6 +399,13 @@ class PolicyNode(Node):
         if name in MOTION_REQUESTS and self.params.require_estop and self.count_publishers(topics.ESTOP) == 0:
             # an e-stop that is not connected cannot stop anything: do not start moving without one
             accepted, reason = False, f"refused: require_estop is set and no {topics.ESTOP} publisher is connected"
+        elif name == "start_policy" and self.observes_target_pose and self.target_pose() is None:
+            # the core refuses too; this reply tells the operator which topic it waits for
+            accepted = False
+            reason = (
+                f"refused: no target pose received on {topics.TARGET_POSE} yet "
+                f"(geometry_msgs/PoseStamped in frame '{self.params.base_frame}')"
+            )
         else:
             accepted, reason = self.core.request(name, self.now_s())
         response.success, response.message = bool(accepted), reason
@@ -353,6 +415,11 @@ class PolicyNode(Node):
     def now_s(self) -> float:
         """ROS time in seconds: the clock of the message stamps."""
         return self._clock.now().nanoseconds * 1e-9
+
+    def target_pose(self) -> np.ndarray | None:
+        """The latest accepted /target_pose (position, unit quaternion w, x, y, z), None before the first."""
+        with self._lock:
+            return None if self._target_pose is None else self._target_pose.copy()
 
     def velocity_command(self) -> np.ndarray:
         """(vx m/s, vy m/s, yaw rate rad/s) that the last tick passed to the core (zeros before the first)."""
@@ -440,19 +507,22 @@ class PolicyNode(Node):
         with self._lock:
             joint_state, imu, estop = self._joint_state, self._imu, self._estop
             twist, twist_arrival_s = self._twist, self._twist_arrival_s
+            target_pose = self._target_pose  # None until the first; the core keeps the latest it was given
         self._copy_inputs(joint_state, imu)
         self._write_velocity_command(twist, twist_arrival_s, start_s)
         joint_state_stamp_s = stamp_s(joint_state.header.stamp)
+        have_imu = imu is not None  # always, once started, when the bundle reads the IMU
         out = self.core.tick(
             self.now_s(),
             joint_state_stamp_s,
             self._joint_pos,
             self._joint_vel,
-            stamp_s(imu.header.stamp),
-            self._imu_quat_wxyz,
-            self._imu_ang_vel,
+            stamp_s(imu.header.stamp) if have_imu else 0.0,
+            self._imu_quat_wxyz if have_imu else None,
+            self._imu_ang_vel if have_imu else None,
             self._velocity_command_rad,
             estop,
+            target_pose,
         )
         publish_ns = self._publish_commands(out)
         self._last_output = out
@@ -461,9 +531,11 @@ class PolicyNode(Node):
             self._on_state_change(state, out)
         self._record(start_s, deadline_s, late, out, publish_ns * 1e-9 - joint_state_stamp_s)
 
-    def _copy_inputs(self, joint_state: JointState, imu: Imu) -> None:
+    def _copy_inputs(self, joint_state: JointState, imu: Imu | None) -> None:
         self._joint_pos[:] = joint_state.position  # array.array -> numpy via the buffer protocol
         self._joint_vel[:] = joint_state.velocity
+        if imu is None:  # a bundle without IMU terms on a robot without an IMU
+            return
         o, w = imu.orientation, imu.angular_velocity
         self._imu_quat_wxyz[:] = topics.quaternion_wxyz_from_ros(o.x, o.y, o.z, o.w)
         self._imu_ang_vel[0], self._imu_ang_vel[1], self._imu_ang_vel[2] = w.x, w.y, w.z
@@ -541,13 +613,31 @@ class PolicyNode(Node):
             "estop": str(estop).lower(),
             "velocity_command": json.dumps([round(float(v), 4) for v in self._velocity_command_rad]),
             "rejected_joint_states": str(self.rejected_joint_states),
+            "imu_used": str(self.uses_imu).lower(),
+            **(self._target_pose_diagnostics() if self.observes_target_pose else {}),
+        }
+
+    def _target_pose_diagnostics(self) -> dict[str, str]:
+        """Whether a goal arrived, how old it is (since arrival; nan before the first) and what it is."""
+        with self._lock:
+            pose, arrival_s = self._target_pose, self._target_pose_arrival_s
+        return {
+            "target_pose_received": str(pose is not None).lower(),
+            "target_pose_age_s": f"{time.monotonic() - arrival_s:.3f}" if pose is not None else "nan",
+            "target_pose": json.dumps([] if pose is None else [round(float(v), 4) for v in pose]),
+            "rejected_target_poses": str(self.rejected_target_poses),
         }
 
     def _publish_diagnostics(self) -> None:
         values = self.diagnostics_values()
-        # WARN when ticks ran late or /joint_states messages were rejected since the last report
-        news = (self.late_ticks - self._late_ticks_reported) + (self.rejected_joint_states - self._rejected_reported)
+        # WARN when ticks ran late or /joint_states or /target_pose messages were rejected since the last report
+        news = (
+            (self.late_ticks - self._late_ticks_reported)
+            + (self.rejected_joint_states - self._rejected_reported)
+            + (self.rejected_target_poses - self._rejected_targets_reported)
+        )
         self._late_ticks_reported, self._rejected_reported = self.late_ticks, self.rejected_joint_states
+        self._rejected_targets_reported = self.rejected_target_poses
         if values["state"] == "DAMPING":
             level = DiagnosticStatus.ERROR
         elif news or values["fault"] != "NONE":

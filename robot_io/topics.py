@@ -5,6 +5,7 @@ Both nodes and every test import these, so a topic name or a QoS setting cannot 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,6 +24,7 @@ SIM_ROBOT_NODE = "simreal_sim_robot"
 JOINT_STATES = "/joint_states"
 IMU = "/imu/data"
 CMD_VEL = "/cmd_vel"
+TARGET_POSE = "/target_pose"  # geometry_msgs/PoseStamped, for policies that observe target_pose
 ESTOP = "/estop"
 JOINT_COMMAND = "/joint_command"
 JOINT_PD_COMMAND = "/joint_pd_command"
@@ -50,6 +52,7 @@ SIM_BASE_STATE_FIELDS = (
 
 SENSOR_QOS = qos_profile_sensor_data  # best effort, keep last 5
 CMD_VEL_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+TARGET_POSE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 LATCHED_QOS = QoSProfile(
     depth=1,
@@ -74,6 +77,23 @@ def quaternion_ros_from_wxyz(q_wxyz: Sequence[float]) -> tuple[float, float, flo
     """(w, x, y, z) -> ROS (x, y, z, w), for the emulator's IMU message."""
     w, x, y, z = (float(v) for v in q_wxyz)
     return (x, y, z, w)
+
+
+def target_pose_from_ros(pose) -> np.ndarray:
+    """geometry_msgs/Pose -> the target_pose term's 7 values: position, unit quaternion (w, x, y, z).
+
+    ValueError for a non-finite value or a zero quaternion (no orientation to normalize).
+    """
+    p, o = pose.position, pose.orientation
+    quat = np.array(quaternion_wxyz_from_ros(o.x, o.y, o.z, o.w), dtype=np.float64)
+    values = np.array([p.x, p.y, p.z, *quat], dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError(f"non-finite value in position {[p.x, p.y, p.z]} / orientation {[o.x, o.y, o.z, o.w]}")
+    norm = float(np.linalg.norm(quat))
+    if not (norm > 0.0 and math.isfinite(norm)):
+        raise ValueError(f"orientation {[o.x, o.y, o.z, o.w]} is not a rotation (norm {norm:g})")
+    values[3:] /= norm
+    return values
 
 
 def pack_pd_command(joint_names: Sequence[str], rows: np.ndarray) -> Float64MultiArray:

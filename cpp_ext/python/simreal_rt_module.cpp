@@ -201,20 +201,17 @@ class PyControlCore {
     const std::size_t n = core_.num_driver_joints();
     copy_into(joint_pos_.data(), joint_pos, n, "joint_pos");
     copy_into(joint_vel_.data(), joint_vel, n, "joint_vel");
-    copy_into(quat_, imu_quat_wxyz, 4, "imu_quat_wxyz");
-    copy_into(gyro_, imu_ang_vel, 3, "imu_ang_vel");
-    copy_into(command_, velocity_command, 3, "velocity_command");
-    if (!target_pose.is_none()) copy_into(pose_, target_pose, 7, "target_pose");
     Sensors s;
     s.time_s = time_s;
     s.joint_state_stamp_s = joint_state_stamp_s;
     s.joint_pos = joint_pos_.data();
     s.joint_vel = joint_vel_.data();
     s.imu_stamp_s = imu_stamp_s;
-    s.imu_quat_wxyz = quat_;
-    s.imu_ang_vel = gyro_;
-    s.velocity_command = command_;
-    s.target_pose = target_pose.is_none() ? nullptr : pose_;
+    // None -> null: the core treats a missing input it needs as a fault and ignores one it does not use
+    s.imu_quat_wxyz = optional_into(quat_, imu_quat_wxyz, 4, "imu_quat_wxyz");
+    s.imu_ang_vel = optional_into(gyro_, imu_ang_vel, 3, "imu_ang_vel");
+    s.velocity_command = optional_into(command_, velocity_command, 3, "velocity_command");
+    s.target_pose = optional_into(pose_, target_pose, 7, "target_pose");
     s.estop = estop;
     CoreOutput out;
     std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
@@ -234,7 +231,16 @@ class PyControlCore {
     d["policy_ran"] = out.policy_ran;
     d["inference_time_s"] = out.inference_time_s;
     d["tilt_rad"] = out.tilt_rad;
+    d["have_target_pose"] = out.have_target_pose;
+    d["target_pose_rejected"] = out.target_pose_rejected;
     return d;
+  }
+
+  // copy_into for an optional input: null for None.
+  static const double* optional_into(double* dst, const py::handle& value, std::size_t size, const char* name) {
+    if (value.is_none()) return nullptr;
+    copy_into(dst, value, size, name);
+    return dst;
   }
 
   // Copies `size` numbers from a Python array-like into dst (core-owned), or raises ValueError naming it.
@@ -261,6 +267,22 @@ class PyControlCore {
   }
   std::vector<std::string> joint_names() const { return core_.joint_names(); }
   py::dict spec() const { return spec_dict(core_.spec()); }
+  bool uses_imu() const { return core_.uses_imu(); }
+  bool observes_target_pose() const { return core_.observes_target_pose(); }
+  py::object target_pose() {
+    double pose[7];
+    bool have = false;
+    {
+      py::gil_scoped_release release;
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (const double* p = core_.target_pose()) {
+        std::copy(p, p + 7, pose);
+        have = true;
+      }
+    }
+    if (!have) return py::none();
+    return py::array_t<double>(7, pose);
+  }
   py::array_t<float> last_observation() {
     std::vector<float> copy;
     {
@@ -305,6 +327,11 @@ PYBIND11_MODULE(simreal_rt, m) {
     return sha256_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
   });
 
+  py::enum_<ImuUse>(m, "ImuUse", "whether the core watches an IMU (stale-IMU and tilt faults)")
+      .value("FROM_BUNDLE", ImuUse::FROM_BUNDLE, "when the policy observes base_ang_vel or projected_gravity")
+      .value("REQUIRED", ImuUse::REQUIRED, "always")
+      .value("NONE", ImuUse::NONE, "never; refused for a bundle that observes an IMU term");
+
   py::class_<CoreOptions>(m, "CoreOptions", "robot-side settings the bundle does not carry")
       .def(py::init<>())
       .def_readwrite("sit_joint_pos", &CoreOptions::sit_joint_pos)
@@ -312,7 +339,8 @@ PYBIND11_MODULE(simreal_rt, m) {
       .def_readwrite("stand_up_via_sit_pose", &CoreOptions::stand_up_via_sit_pose)
       .def_readwrite("sit_down_duration_s", &CoreOptions::sit_down_duration_s)
       .def_readwrite("max_target_step_rad", &CoreOptions::max_target_step_rad)
-      .def_readwrite("inference_budget_s", &CoreOptions::inference_budget_s);
+      .def_readwrite("inference_budget_s", &CoreOptions::inference_budget_s)
+      .def_readwrite("imu", &CoreOptions::imu);
 
   py::class_<PyControlCore>(m, "ControlCore", "the whole control tick of one bundle (DESIGN.md §5 state machine)")
       .def(py::init([](const std::string& bundle_dir, const std::vector<std::string>& driver_joint_names,
@@ -325,12 +353,17 @@ PYBIND11_MODULE(simreal_rt, m) {
       .def("tick", &PyControlCore::tick, py::arg("time_s"), py::arg("joint_state_stamp_s"), py::arg("joint_pos"),
            py::arg("joint_vel"), py::arg("imu_stamp_s"), py::arg("imu_quat_wxyz"), py::arg("imu_ang_vel"),
            py::arg("velocity_command"), py::arg("estop") = false, py::arg("target_pose") = py::none(),
-           "one control tick; joint arrays in driver order, quaternion (w, x, y, z); returns the command in "
-           "joint_names order")
+           "one control tick; joint arrays in driver order, quaternion (w, x, y, z); the IMU arrays, "
+           "velocity_command and target_pose may be None when the bundle does not use them (target_pose None: keep "
+           "the latest); returns the command in joint_names order")
       .def("request", &PyControlCore::request, py::arg("name"), py::arg("time_s"),
            "stand_up | start_policy | sit_down | damp | reset -> (accepted, reason)")
       .def_property_readonly("state", &PyControlCore::state)
       .def_property_readonly("joint_names", &PyControlCore::joint_names)
       .def_property_readonly("spec", &PyControlCore::spec)
-      .def_property_readonly("last_observation", &PyControlCore::last_observation);
+      .def_property_readonly("last_observation", &PyControlCore::last_observation)
+      .def_property_readonly("uses_imu", &PyControlCore::uses_imu, "stale-IMU and tilt faults are on")
+      .def_property_readonly("observes_target_pose", &PyControlCore::observes_target_pose)
+      .def_property_readonly("target_pose", &PyControlCore::target_pose,
+                             "the latest valid target pose (position, unit quaternion w, x, y, z) or None");
 }

@@ -54,6 +54,26 @@ std::vector<double> sit_pose(const BundleSpec& spec, const std::map<std::string,
   return pose;
 }
 
+bool observes_term(const BundleSpec& spec, const char* name) noexcept {
+  for (const ObservationTerm& t : spec.observation_terms)
+    if (t.name == name) return true;
+  return false;
+}
+
+// Whether the controller watches the IMU; throws for ImuUse::NONE when the policy needs one.
+bool resolve_imu_use(const BundleSpec& spec, ImuUse use) {
+  switch (use) {
+    case ImuUse::FROM_BUNDLE: return observes_imu(spec);
+    case ImuUse::REQUIRED: return true;
+    case ImuUse::NONE:
+      if (observes_imu(spec))
+        throw std::invalid_argument(
+            "CoreOptions.imu is NONE but the bundle's observation reads the IMU (base_ang_vel or projected_gravity)");
+      return false;
+  }
+  throw std::invalid_argument("CoreOptions.imu: unknown value");
+}
+
 ControllerConfig controller_config(const BundleSpec& spec, const CoreOptions& o) {
   ControllerConfig c;
   c.num_joints = static_cast<int>(spec.num_joints());
@@ -66,6 +86,7 @@ ControllerConfig controller_config(const BundleSpec& spec, const CoreOptions& o)
   c.damping_kd = spec.safety.damping_kd;
   c.state_timeout_s = spec.safety.state_timeout_s;
   c.tilt_limit_rad = spec.safety.tilt_limit_rad;
+  c.use_imu = resolve_imu_use(spec, o.imu);
   c.stand_up_duration_s = o.stand_up_duration_s;
   c.stand_up_via_sit_pos = o.stand_up_via_sit_pose;
   c.sit_down_duration_s = o.sit_down_duration_s;
@@ -87,6 +108,12 @@ double tilt_from_quaternion(const double* q) noexcept {
 
 }  // namespace
 
+bool observes_imu(const BundleSpec& spec) noexcept {
+  return observes_term(spec, "base_ang_vel") || observes_term(spec, "projected_gravity");
+}
+
+bool observes_target_pose(const BundleSpec& spec) noexcept { return observes_term(spec, "target_pose"); }
+
 ControlCore::ControlCore(Bundle bundle, const std::vector<std::string>& driver_joint_names, const CoreOptions& options)
     : bundle_(std::move(bundle)),
       observation_(observation_config(bundle_.spec), driver_joint_names),
@@ -105,6 +132,20 @@ ControlCore::ControlCore(Bundle bundle, const std::vector<std::string>& driver_j
   joint_pos_.assign(n, 0.0);
   joint_vel_.assign(n, 0.0);
   policy_targets_.assign(n, 0.0);
+  observes_target_pose_ = simreal_rt::observes_target_pose(bundle_.spec);
+}
+
+bool ControlCore::accept_target_pose(const double* pose) noexcept {
+  if (pose == nullptr || !observes_target_pose_) return false;
+  if (!detail::all_finite(pose, 7)) return true;
+  const double norm = std::sqrt(pose[3] * pose[3] + pose[4] * pose[4] + pose[5] * pose[5] + pose[6] * pose[6]);
+  if (!(norm > 0.0) || !std::isfinite(norm)) return true;
+  for (int i = 0; i < 3; ++i) target_pose_[i] = pose[i];
+  // the policy trained on unit quaternions with w >= 0 (q and -q are one rotation, but not one input)
+  const double sign = pose[3] < 0.0 ? -1.0 : 1.0;
+  for (int i = 3; i < 7; ++i) target_pose_[i] = sign * pose[i] / norm;
+  have_target_pose_ = true;
+  return false;
 }
 
 bool ControlCore::run_policy(const Sensors& s) noexcept {
@@ -115,12 +156,14 @@ bool ControlCore::run_policy(const Sensors& s) noexcept {
   in.joint_pos_driver = s.joint_pos;
   in.joint_vel_driver = s.joint_vel;
   in.last_action = action_.last_action();
-  in.target_pose = s.target_pose;
+  in.target_pose = target_pose();  // the latest valid one, whichever tick gave it
   return observation_.build(in, observation_buf_.data());
 }
 
 CoreOutput ControlCore::tick(const Sensors& s) noexcept {
   const std::size_t n = num_joints();
+  const bool target_pose_rejected = accept_target_pose(s.target_pose);
+  const bool imu = uses_imu();
   const bool joints_present = s.joint_pos != nullptr && s.joint_vel != nullptr;
   const std::vector<std::size_t>& policy_to_driver = observation_.policy_to_driver();
   for (std::size_t i = 0; i < n && joints_present; ++i) {
@@ -137,10 +180,10 @@ CoreOutput ControlCore::tick(const Sensors& s) noexcept {
   in.last_imu_s = s.imu_stamp_s;
   in.joint_pos = joint_pos_.data();
   in.estop = s.estop;
-  in.tilt_rad = tilt_from_quaternion(s.imu_quat_wxyz);
+  in.tilt_rad = imu ? tilt_from_quaternion(s.imu_quat_wxyz) : nan;  // without an IMU: not measured
   // checked in every state, not only POLICY: a sensor gone bad is a fault before the policy ever runs
   in.observation_finite = joints_present && detail::all_finite(joint_vel_.data(), n) &&
-                          detail::all_finite(s.imu_ang_vel, 3);
+                          (!imu || detail::all_finite(s.imu_ang_vel, 3));
   bool policy_ran = false;
   if (controller_.state() == State::POLICY) {
     const auto start = std::chrono::steady_clock::now();
@@ -155,11 +198,25 @@ CoreOutput ControlCore::tick(const Sensors& s) noexcept {
     in.inference_time_s = inference_time_s_;
   }
   const Command c = controller_.tick(in);
-  return CoreOutput{c.state,  controller_.active_fault(), controller_.damping_cause(), c.target_pos, c.kp, c.kd,
-                    policy_ran, policy_ran ? inference_time_s_ : 0.0,  in.tilt_rad};
+  CoreOutput out;
+  out.state = c.state;
+  out.fault = controller_.active_fault();
+  out.damping_cause = controller_.damping_cause();
+  out.target_pos = c.target_pos;
+  out.kp = c.kp;
+  out.kd = c.kd;
+  out.policy_ran = policy_ran;
+  out.inference_time_s = policy_ran ? inference_time_s_ : 0.0;
+  out.tilt_rad = in.tilt_rad;
+  out.have_target_pose = have_target_pose_;
+  out.target_pose_rejected = target_pose_rejected;
+  return out;
 }
 
 Result ControlCore::request(Request r, double time_s) noexcept {
+  if (r == Request::START_POLICY && observes_target_pose_ && !have_target_pose_ &&
+      controller_.state() == State::STANDING)
+    return {false, "refused: no target pose given yet (the policy observes target_pose)"};
   const Result result = controller_.request(r, time_s, have_joints_ ? joint_pos_.data() : nullptr);
   if (result.accepted && r == Request::START_POLICY) {
     observation_.reset();

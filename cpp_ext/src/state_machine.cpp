@@ -146,7 +146,8 @@ Controller::Controller(const ControllerConfig& config) : cfg_(config), n_(0) {
 Controller::FaultInputs Controller::fault_inputs(const TickInput& in) const noexcept {
   FaultInputs f;
   f.estop = in.estop;
-  f.observation_ok = in.observation_finite && all_finite(in.joint_pos, n_) && std::isfinite(in.tilt_rad);
+  f.observation_ok = in.observation_finite && all_finite(in.joint_pos, n_) &&
+                     (!cfg_.use_imu || std::isfinite(in.tilt_rad));
   f.last_joint_state_s = in.last_joint_state_s;
   f.last_imu_s = in.last_imu_s;
   f.tilt_rad = in.tilt_rad;
@@ -159,8 +160,8 @@ Fault Controller::first_fault(const FaultInputs& f, double time_s) const noexcep
   if (f.estop) return Fault::ESTOP;
   if (!f.observation_ok) return Fault::NONFINITE_OBSERVATION;
   if (is_stale(time_s, f.last_joint_state_s, cfg_.state_timeout_s)) return Fault::STALE_JOINT_STATE;
-  if (is_stale(time_s, f.last_imu_s, cfg_.state_timeout_s)) return Fault::STALE_IMU;
-  if (!(std::fabs(f.tilt_rad) <= cfg_.tilt_limit_rad)) return Fault::TILT;
+  if (cfg_.use_imu && is_stale(time_s, f.last_imu_s, cfg_.state_timeout_s)) return Fault::STALE_IMU;
+  if (cfg_.use_imu && !(std::fabs(f.tilt_rad) <= cfg_.tilt_limit_rad)) return Fault::TILT;
   if (!f.action_ok) return Fault::NONFINITE_ACTION;
   if (!(f.inference_time_s <= cfg_.inference_budget_s)) return Fault::INFERENCE_OVERRUN;
   return Fault::NONE;

@@ -1,10 +1,12 @@
 // Test helper: a small valid deploy bundle (two joints, MLP) built in memory.
 #pragma once
 
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "safetensors_test_util.hpp"
+#include "simreal_rt/control_core.hpp"
 #include "simreal_rt/safetensors.hpp"
 
 namespace test_util {
@@ -29,16 +31,28 @@ inline std::vector<unsigned char> mlp_weights() {
                     {"layers.1.bias", {2}, ramp(2, 0.0f)}});
 }
 
-inline std::string bundle_yaml(const std::string& sha256) {
+// The fields every two-joint test bundle shares, up to its observation terms.
+inline std::string two_joint_yaml_head(const std::string& robot) {
   return "format_version: 1\n"
-         "robot: two_link\n"
+         "robot: " + robot + "\n"
          "joint_names:\n- j1\n- j2\n"
          "default_joint_pos:\n  j1: 0.1\n  j2: -0.2\n"
          "kp: {j1: 20.0, j2: 20.0}\n"
          "kd: {j1: 0.5, j2: 0.5}\n"
          "action:\n  type: joint_position_offset\n  scale: 0.25\n  clip: 100.0\n"
          "control_dt: 0.02\n"
-         "observation:\n  terms:\n"
+         "observation:\n  terms:\n";
+}
+
+// true when every commanded target and gain of the first n joints is finite
+inline bool finite_command(const simreal_rt::CoreOutput& out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!std::isfinite(out.target_pos[i]) || !std::isfinite(out.kp[i]) || !std::isfinite(out.kd[i])) return false;
+  return true;
+}
+
+inline std::string bundle_yaml(const std::string& sha256) {
+  return two_joint_yaml_head("two_link") +
          "  - name: base_ang_vel\n    dim: 3\n    scale: 0.25\n    clip: 100.0\n"
          "  - name: joint_pos_rel\n    dim: 2\n    scale: 1.0\n    clip: 100.0\n"
          "  - name: last_action\n    dim: 2\n    scale: 1.0\n    clip: 100.0\n"

@@ -46,11 +46,7 @@ struct Robot {
   }
 };
 
-bool finite_command(const CoreOutput& out, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i)
-    if (!std::isfinite(out.target_pos[i]) || !std::isfinite(out.kp[i]) || !std::isfinite(out.kd[i])) return false;
-  return true;
-}
+using test_util::finite_command;
 
 // Ticks at 50 Hz from t until the core reaches `state` (at most max_ticks); returns the time.
 double run_until(ControlCore& core, const Robot& robot, double t, State state, int max_ticks = 1000) {

@@ -154,3 +154,22 @@ def test_one_bundle_shared_by_two_threads_gives_the_serial_results():
         thread.join()
     for result in results:
         np.testing.assert_array_equal(result, serial)
+
+
+def test_control_core_imu_inputs_may_be_none_only_for_a_bundle_without_imu_terms():
+    """The quadruped's policy reads the IMU: a missing one is a fault, and running it without an IMU is refused."""
+    spec = yaml.safe_load((SHIPPED / "deploy.yaml").read_text())
+    joints = spec["joint_names"]
+    core = simreal_rt.ControlCore(str(SHIPPED), joints)
+    assert core.uses_imu and not core.observes_target_pose and core.target_pose is None
+    stand = np.array([spec["default_joint_pos"][name] for name in joints])
+    out = core.tick(0.0, 0.0, stand, np.zeros(12), 0.0, None, None, [0, 0, 0], target_pose=[1, 0, 0, 1, 0, 0, 0])
+    assert out["state"] == "DAMPING" and out["damping_cause"] == "NONFINITE_OBSERVATION"
+    assert not out["have_target_pose"] and core.target_pose is None  # a term it does not observe: ignored
+    options = simreal_rt.CoreOptions()
+    assert options.imu == simreal_rt.ImuUse.FROM_BUNDLE
+    options.imu = simreal_rt.ImuUse.NONE
+    with pytest.raises(ValueError, match=r"CoreOptions.imu is NONE but the bundle's observation reads the IMU"):
+        simreal_rt.ControlCore(str(SHIPPED), joints, options)
+    with pytest.raises(ValueError, match="target_pose has 6 values, expected 7"):
+        core.tick(0.0, 0.0, stand, np.zeros(12), 0.0, [1, 0, 0, 0], [0, 0, 0], [0, 0, 0], target_pose=[0] * 6)

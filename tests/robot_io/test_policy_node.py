@@ -72,14 +72,28 @@ def wait_until(predicate: Callable[[], object], timeout_s: float, what: str) -> 
 
 
 class RobotDriver:
-    """The robot side: publishes /joint_states + /imu/data from a thread, records all the node publishes."""
+    """The robot side: publishes /joint_states (+ /imu/data) from a thread, records all the node publishes.
 
-    def __init__(self, joint_names: Sequence[str] = BUNDLE_JOINTS, rate_hz: float = 500.0) -> None:
+    Joints sit at `default_pos` (by name; the quadruped bundle's standing pose unless given, 0 for others).
+    """
+
+    def __init__(
+        self,
+        joint_names: Sequence[str] = BUNDLE_JOINTS,
+        rate_hz: float = 500.0,
+        *,
+        default_pos: dict[str, float] | None = None,
+        publish_imu: bool = True,
+    ) -> None:
         self.context = Context()
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node("test_robot_driver", context=self.context)
         self.joint_names = list(joint_names)
         self.rate_hz = rate_hz
+        self.default_pos = (
+            default_pos if default_pos is not None else dict(zip(BUNDLE_JOINTS, SPEC["default_joint_pos"], strict=True))
+        )
+        self.publish_imu = publish_imu
         self.publish_joint_states = True
         self.nan_joint = False
         self.tilt_rad = 0.0
@@ -91,7 +105,7 @@ class RobotDriver:
         self.diagnostics: list[dict[str, str]] = []
         n = self.node
         self.joint_state_pub = n.create_publisher(JointState, topics.JOINT_STATES, topics.SENSOR_QOS)
-        self.imu_pub = n.create_publisher(Imu, topics.IMU, topics.SENSOR_QOS)
+        self.imu_pub = n.create_publisher(Imu, topics.IMU, topics.SENSOR_QOS) if publish_imu else None
         self.cmd_vel_pub = n.create_publisher(Twist, topics.CMD_VEL, topics.CMD_VEL_QOS)
         self.estop_pub = n.create_publisher(Bool, topics.ESTOP, topics.ESTOP_QOS)
         state_topic = f"/{topics.POLICY_NODE}/{topics.STATE}"
@@ -131,7 +145,7 @@ class RobotDriver:
     def _publish_loop(self) -> None:
         period_s = 1.0 / self.rate_hz
         deadline = time.monotonic()
-        default_pos = dict(zip(BUNDLE_JOINTS, SPEC["default_joint_pos"], strict=True))
+        default_pos = self.default_pos
         while self.running:
             stamp = self.node.get_clock().now().to_msg()
             if self.publish_joint_states:
@@ -142,14 +156,18 @@ class RobotDriver:
                 msg.header.stamp = stamp
                 self.joint_state_pub.publish(msg)
                 self.last_joint_state_stamp_s = stamp.sec + stamp.nanosec * 1e-9
-            imu = Imu()
-            imu.header.stamp = stamp
-            half = self.tilt_rad / 2  # a roll about the base's x axis
-            x, y, z, w = topics.quaternion_ros_from_wxyz((math.cos(half), math.sin(half), 0.0, 0.0))
-            imu.orientation.x, imu.orientation.y, imu.orientation.z, imu.orientation.w = x, y, z, w
-            self.imu_pub.publish(imu)
+            if self.imu_pub is not None:
+                self._publish_imu(stamp)
             deadline += period_s
             time.sleep(max(0.0, deadline - time.monotonic()))
+
+    def _publish_imu(self, stamp) -> None:
+        imu = Imu()
+        imu.header.stamp = stamp
+        half = self.tilt_rad / 2  # a roll about the base's x axis
+        x, y, z, w = topics.quaternion_ros_from_wxyz((math.cos(half), math.sin(half), 0.0, 0.0))
+        imu.orientation.x, imu.orientation.y, imu.orientation.z, imu.orientation.w = x, y, z, w
+        self.imu_pub.publish(imu)
 
     def state(self) -> str | None:
         with self.lock:
@@ -205,13 +223,14 @@ def driver(ros_domain: int) -> Iterator[RobotDriver]:
 
 
 class NodeProcess:
-    """`python -m robot_io.policy_node` with the quadruped params file; stderr (the node's log) to a file."""
+    """`python -m robot_io.policy_node` with a params file (the quadruped's unless given) and a bundle; stderr (the
+    node's log) to a file."""
 
-    def __init__(self, log_path: Path, *overrides: str) -> None:
-        args = ["-p", f"bundle:={BUNDLE}"]
+    def __init__(self, log_path: Path, *overrides: str, params: Path = PARAMS, bundle: Path = BUNDLE) -> None:
+        args = ["-p", f"bundle:={bundle}"]
         for override in (*TEST_OVERRIDES, *overrides):
             args += ["-p", override]
-        command = [sys.executable, "-m", "robot_io.policy_node", "--ros-args", "--params-file", str(PARAMS), *args]
+        command = [sys.executable, "-m", "robot_io.policy_node", "--ros-args", "--params-file", str(params), *args]
         self.log_path = log_path
         self._log = log_path.open("w")
         self.process = subprocess.Popen(command, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT)
@@ -238,8 +257,8 @@ class NodeProcess:
 def start_node(ros_domain: int, tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
     started: list[NodeProcess] = []
 
-    def start(*overrides: str) -> NodeProcess:
-        node = NodeProcess(tmp_path / f"policy_node_{len(started)}.log", *overrides)
+    def start(*overrides: str, params: Path = PARAMS, bundle: Path = BUNDLE) -> NodeProcess:
+        node = NodeProcess(tmp_path / f"policy_node_{len(started)}.log", *overrides, params=params, bundle=bundle)
         started.append(node)
         return node
 
@@ -266,7 +285,8 @@ def assert_all_commands_finite(driver: RobotDriver) -> None:
 
 
 def test_parameter_defaults_are_the_quadruped_params_file() -> None:
-    assert yaml.safe_load(PARAMS.read_text())[topics.POLICY_NODE]["ros__parameters"] == PARAMETER_DEFAULTS
+    section = yaml.safe_load(PARAMS.read_text())[topics.POLICY_NODE]["ros__parameters"]
+    assert section == PARAMETER_DEFAULTS
 
 
 def test_ros_argv_quotes_values_for_rcl() -> None:
@@ -502,6 +522,9 @@ def test_cmd_vel_counts_as_zero_after_its_timeout(driver: RobotDriver) -> None:
     thread.start()
     try:
         driver.start_policy()
+        # the quadruped's policy observes no target pose: the node does not listen for one
+        assert driver.node.count_subscribers(topics.TARGET_POSE) == 0
+        assert driver.node.count_subscribers(topics.IMU) == 1
         offset = 0
         for term in SPEC["observation"]["terms"]:
             if term["name"] == "velocity_command":

@@ -41,6 +41,9 @@ struct ControllerConfig {
   double damping_kd = 1.0;
   double state_timeout_s = 0.1;  // max age of joint state / IMU
   double tilt_limit_rad = 0.8;
+  // false for a robot without an IMU (e.g. a fixed-base arm): no STALE_IMU or TILT fault, and the IMU stamp
+  // and tilt inputs are ignored (a NaN tilt is then no fault either). tilt_limit_rad is still validated.
+  bool use_imu = true;
   double stand_up_duration_s = 2.0;  // per leg of the stand-up ramp
   // Stand up in two legs: fold into sit_pos first (the trunk still on the ground), then rise to
   // default_pos. A legged robot lying with its legs splayed tips over if it rises straight.
@@ -53,10 +56,10 @@ struct ControllerConfig {
 struct TickInput {
   double time_s = 0.0;
   double last_joint_state_s = 0.0;  // stamp of newest joint state message
-  double last_imu_s = 0.0;          // stamp of newest IMU message
+  double last_imu_s = 0.0;          // stamp of newest IMU message (ignored without use_imu)
   const double* joint_pos = nullptr;  // num_joints measured positions
   bool estop = false;
-  double tilt_rad = 0.0;  // measured tilt from upright
+  double tilt_rad = 0.0;  // measured tilt from upright (ignored without use_imu)
   bool observation_finite = true;
   const double* policy_targets = nullptr;  // required in POLICY only
   bool action_finite = true;
