@@ -1,8 +1,9 @@
-"""The learning curve PNG of a run: reward and tracking errors against wall-clock time."""
+"""The learning curve PNG of a run: reward and tracking errors (or success rate) against wall-clock time."""
 
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import matplotlib
@@ -28,10 +29,16 @@ def plot_learning_curve(run_dir: Path, out: Path | None = None) -> Path | None:
     top.plot(minutes, [r["mean_reward"] for r in rows], color="tab:blue")
     top.set_ylabel("mean episode reward")
     top.grid(alpha=0.3)
-    bottom.plot(minutes, [r["lin_vel_error_m_s"] for r in rows], label="lin. velocity error (m/s)")
-    bottom.plot(minutes, [r["yaw_rate_error_rad_s"] for r in rows], label="yaw rate error (rad/s)")
+    success = [r.get("success_rate", math.nan) for r in rows]
+    if any(math.isfinite(value) for value in success):
+        bottom.plot(minutes, success, color="tab:green", label="success rate (episodes ending in the iteration)")
+        bottom.set_ylim(0.0, 1.02)
+        bottom.set_ylabel("success rate")
+    else:
+        bottom.plot(minutes, [r["lin_vel_error_m_s"] for r in rows], label="lin. velocity error (m/s)")
+        bottom.plot(minutes, [r["yaw_rate_error_rad_s"] for r in rows], label="yaw rate error (rad/s)")
+        bottom.set_ylabel("tracking error")
     bottom.set_xlabel("wall-clock time (min)")
-    bottom.set_ylabel("tracking error")
     bottom.legend()
     bottom.grid(alpha=0.3)
     figure.suptitle(f"{run_dir.name}: learning curve")

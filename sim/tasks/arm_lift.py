@@ -32,7 +32,12 @@ def arm_lift() -> EnvConfig:
         critic_extra=["ee_to_object", "object_lin_vel", "ee_to_goal", "randomization"],
     )
     rewards = ManipulationRewardConfig(
-        reach_position=1.0, reach_position_fine=2.0, reach_orientation=0.0, object_lift=4.0, object_goal=8.0
+        reach_position=1.0,
+        reach_position_fine=2.0,
+        reach_orientation=0.0,
+        reach_orientation_fine=0.0,
+        object_lift=4.0,
+        object_goal=8.0,
     )
     return EnvConfig(
         task="arm-lift",
@@ -40,7 +45,7 @@ def arm_lift() -> EnvConfig:
         env="manipulation",
         num_envs=1024,
         observations=observations,
-        terminations=TerminationConfig(episode_length_s=5.0),
+        terminations=TerminationConfig(episode_length_s=6.0),
         randomization=manipulation_randomization(with_object=True),
         manipulation=ManipulationConfig(goal="lift", object=ObjectConfig(enabled=True), rewards=rewards),
     )

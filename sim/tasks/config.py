@@ -150,6 +150,7 @@ class ManipulationRewardConfig:
     reach_position: float = 1.0  # 1 - tanh(d / 0.1 m), EE to target (reach) or to the object (lift)
     reach_position_fine: float = 2.0  # 1 - tanh(d / 0.02 m)
     reach_orientation: float = 1.0  # 1 - tanh(angle / 0.3 rad), reach only
+    reach_orientation_fine: float = 2.0  # 1 - tanh(angle / 0.05 rad), reach only
     object_lift: float = 0.0  # lift height over lift_height_m, clamped to [0, 1] (lift tasks)
     object_goal: float = 0.0  # 1 - tanh(d / 0.05 m), object to the point above its start, once lifted
     action_rate: float = -0.01

@@ -19,7 +19,7 @@ def manipulation_randomization(with_object: bool) -> RandomizationConfig:
         "initial_yaw_rad",
     ):
         getattr(cfg, name).enabled = False
-    cfg.encoder_offset_rad = Range(True, -0.01, 0.01)
+    cfg.encoder_offset_rad = Range(True, -0.005, 0.005)  # absolute joint encoders, after calibration
     cfg.initial_joint_pos_offset_rad = Range(True, -0.2, 0.2)
     for name in ("camera_position_offset_m", "camera_rotation_rad", "light_diffuse_scale", "light_position_offset_m"):
         getattr(cfg, name).enabled = True

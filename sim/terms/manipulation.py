@@ -54,6 +54,10 @@ def reach_orientation(state: ArmState, ctx: ManipulationContext) -> torch.Tensor
     return 1.0 - torch.tanh(ee_orientation_error_rad(state) / 0.3)
 
 
+def reach_orientation_fine(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
+    return 1.0 - torch.tanh(ee_orientation_error_rad(state) / 0.05)
+
+
 def object_lift(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
     """Lift height as a fraction of the success height, in [0, 1]."""
     return (state.object_lift_m / ctx.cfg.lift_height_m).clamp(0.0, 1.0)
@@ -88,6 +92,7 @@ REWARD_TERMS: dict[str, Callable[[ArmState, ManipulationContext], torch.Tensor]]
     "reach_position": reach_position,
     "reach_position_fine": reach_position_fine,
     "reach_orientation": reach_orientation,
+    "reach_orientation_fine": reach_orientation_fine,
     "object_lift": object_lift,
     "object_goal": object_goal,
     "action_rate": action_rate,
