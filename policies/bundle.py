@@ -17,7 +17,7 @@ import yaml
 from safetensors.numpy import load_file
 
 from sim.errors import SimrealError
-from sim.terms.observations import term_dim
+from sim.terms.observations import SIMULATION_ONLY_TERMS, term_dim
 
 FORMAT_VERSION = 1
 DEPLOY_YAML = "deploy.yaml"
@@ -123,6 +123,11 @@ def validate_spec(spec: Any, where: Path) -> None:
     width = 0
     for index, term in enumerate(observation["terms"]):
         term = _mapping(term, f"observation.terms[{index}]", where, ("name", "dim", "scale", "clip"))
+        if term["name"] in SIMULATION_ONLY_TERMS:
+            raise BundleError(
+                f"{where}: observation.terms[{index}]: {term['name']!r} is a simulation-only term "
+                "(no robot source in the C++ core yet)"
+            )
         try:
             expected = term_dim(term["name"], len(joints))
         except SimrealError:

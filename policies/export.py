@@ -20,8 +20,9 @@ import torch
 import yaml
 from safetensors.numpy import save_file
 
-from policies.bundle import DEPLOY_YAML, FORMAT_VERSION, ONNX, WEIGHTS, load_bundle, sha256_of
+from policies.bundle import DEPLOY_YAML, FORMAT_VERSION, ONNX, WEIGHTS, BundleError, load_bundle, sha256_of
 from policies.inference import LoadedPolicy, open_run
+from sim.terms.observations import SIMULATION_ONLY_TERMS
 
 
 @dataclass
@@ -120,6 +121,12 @@ def export_run(run_dir: Path, iteration: int | None, out: Path, safety: SafetyDe
     # randomized: the bundle's provenance records the ranges the policy was trained on
     env, policy = open_run(run_dir, iteration, num_envs=1, dynamics="randomized", seed=0)
     config = policy.config
+    sim_only = [t.name for t in config.env.observations.policy if t.name in SIMULATION_ONLY_TERMS]
+    if sim_only:
+        raise BundleError(
+            f"{run_dir}: task {config.env.task} observes {sim_only}, which have no robot source in the C++ core "
+            "yet (simulation only): it trains and evaluates, but does not export to a deploy bundle"
+        )
     spec = env.spec
     activation = config.train.ppo.activation
     if policy.is_recurrent:

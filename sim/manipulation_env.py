@@ -17,7 +17,7 @@ import mujoco
 import numpy as np
 import torch
 
-from sim.batched_env import BatchedRobotEnv, range_or_zero
+from sim.batched_env import SOFT_LIMIT_FRACTION, BatchedRobotEnv, range_or_zero
 from sim.config_io import ConfigError
 from sim.robot_spec import SpecError
 from sim.rotations import canonical_quat, quat_multiply, quat_rotate_inverse, yaw_quat
@@ -64,6 +64,7 @@ class ManipulationEnv(BatchedRobotEnv):
         mujoco.mj_kinematics(model, data)
         self.base_pos_w = torch.tensor(data.xpos[base], dtype=torch.float32)
         self.base_quat_w = torch.tensor(data.xquat[base], dtype=torch.float32)
+        self.soft_velocity_limits = torch.tensor(SOFT_LIMIT_FRACTION * self.spec.velocity_limit, dtype=torch.float32)
         self.has_object = self.cfg.manipulation.object.enabled
         if self.has_object:
             joint = model.body(OBJECT_BODY).jntadr[0]
@@ -151,7 +152,12 @@ class ManipulationEnv(BatchedRobotEnv):
         self.final_position_error_m = manipulation.ee_position_error_m(state, cfg)
         if cfg.goal == "reach":
             self.final_orientation_error_rad = manipulation.ee_orientation_error_rad(state)
-        context = ManipulationContext(cfg=cfg, terminated=self.terminated, soft_joint_limits_rad=self.soft_joint_limits)
+        context = ManipulationContext(
+            cfg=cfg,
+            terminated=self.terminated,
+            soft_joint_limits_rad=self.soft_joint_limits,
+            soft_velocity_limits=self.soft_velocity_limits,
+        )
         return self._weighted_rewards(manipulation.REWARD_TERMS, state, context)
 
     def _episode_success(self, t: torch.Tensor) -> torch.Tensor:

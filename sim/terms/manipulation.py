@@ -24,6 +24,7 @@ class ManipulationContext:
     cfg: ManipulationConfig
     terminated: torch.Tensor  # (N,) bool, failures only
     soft_joint_limits_rad: torch.Tensor  # (n, 2)
+    soft_velocity_limits: torch.Tensor  # (n,) rad/s (m/s for slide joints)
 
 
 def goal_position(state: ArmState, cfg: ManipulationConfig) -> torch.Tensor:
@@ -77,6 +78,11 @@ def joint_vel(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
     return torch.sum(torch.square(state.joint_vel_rad_s), dim=1)
 
 
+def joint_velocity_limits(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
+    """How far the joint speeds exceed their soft limits (a real arm stops itself beyond its limits)."""
+    return torch.sum((state.joint_vel_rad_s.abs() - ctx.soft_velocity_limits).clamp(min=0.0), dim=1)
+
+
 def joint_limits(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
     """How far the joints are outside their soft limits, rad."""
     below = (ctx.soft_joint_limits_rad[:, 0] - state.joint_pos_rad).clamp(min=0.0)
@@ -97,6 +103,7 @@ REWARD_TERMS: dict[str, Callable[[ArmState, ManipulationContext], torch.Tensor]]
     "object_goal": object_goal,
     "action_rate": action_rate,
     "joint_vel": joint_vel,
+    "joint_velocity_limits": joint_velocity_limits,
     "joint_limits": joint_limits,
     "termination": termination,
 }

@@ -67,6 +67,9 @@ POLICY_TERMS: dict[str, Callable[[RobotState], torch.Tensor]] = {
     "object_pose": object_pose,
 }
 
+# terms with no source on a robot yet (the C++ core and the deploy bundle do not know them)
+SIMULATION_ONLY_TERMS = ("ee_pose", "object_pose")
+
 CRITIC_TERMS: dict[str, Callable[[RobotState], torch.Tensor]] = {
     "base_lin_vel": base_lin_vel,
     "foot_contacts": foot_contacts,
