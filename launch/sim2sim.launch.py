@@ -2,9 +2,12 @@
 
     ros2 launch launch/sim2sim.launch.py params:=launch/params/quadruped.yaml
 
+    ros2 launch launch/sim2sim.launch.py params:=launch/params/arm.yaml
+
 Then stand the robot up and start the policy through the node's services (~/stand_up, ~/start_policy) and
-send /cmd_vel. Without the launch tools, `simreal sim2sim --params launch/params/quadruped.yaml` starts the
-same two nodes with the same YAML, drives them through the services and prints measurements.
+send /cmd_vel (the quadruped) or a goal on /target_pose (the arm, which measures itself on /sim/ee_pose).
+Without the launch tools, `simreal sim2sim --params launch/params/<robot>.yaml` starts the same two nodes with
+the same YAML, drives them through the services and prints measurements (`--target x y z` for the arm).
 """
 
 from launch import LaunchDescription

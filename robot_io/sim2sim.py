@@ -4,6 +4,11 @@ The emulator (`robot_io.sim_robot`) and the policy node (`robot_io.policy_node`)
 with the same parameter YAML a robot uses; an operator node here calls the policy node's services exactly as
 a person would (stand_up, start_policy, sit_down), sends /cmd_vel, and reads the emulator's ground truth
 (/sim/base_state) and both nodes' /diagnostics. Nothing here reaches into either process.
+
+The flow follows the robot the YAML's emulator section names: a floating-base robot (the quadruped) walks on
+/cmd_vel; a fixed-base robot with an ee_site (the arm) is given a goal on /target_pose and measured by the
+emulator's end-effector ground truth (/sim/ee_pose), the same position and orientation errors the training env's
+reach success uses.
 """
 
 from __future__ import annotations
@@ -24,15 +29,18 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import PoseStamped, Twist
 from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from robot_io import topics
 from robot_io.ros_args import ros_arguments
+from robot_io.sim_robot import NODE_DEFAULTS
 from sim.errors import SimrealError
+from sim.robot_spec import RobotSpec, load_robot_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PARAMS = ROOT / "launch" / "params" / "quadruped.yaml"
@@ -41,6 +49,11 @@ FALLEN_HEIGHT_M = 0.15  # trunk lower than this: the robot is down
 FALLEN_TILT_RAD = math.radians(60.0)
 LOG_TAIL_LINES = 30
 STOP_BEFORE_SITTING_S = 1.5  # zero /cmd_vel this long before ~/sit_down, so the robot sits from a stand
+# the arm's goal when none is given: in the arm-reach training box (sim/tasks/config.py TargetConfig), 11 cm from
+# the default pose's end effector, fingers down (sim/terms/targets.py FINGERS_DOWN_QUAT)
+DEFAULT_TARGET_POSITION_M = (0.5, 0.1, 0.2)
+FINGERS_DOWN_QUAT_WXYZ = (0.0, 1.0, 0.0, 0.0)
+TARGET_ACCEPT_TIMEOUT_S = 2.0  # ~/start_policy is retried this long while the node has no /target_pose yet
 
 
 class Sim2SimError(SimrealError):
@@ -60,6 +73,9 @@ class Sim2SimConfig:
     reality: dict[str, object] = field(default_factory=dict)  # emulator parameter overrides
     startup_timeout_s: float = 30.0
     domain_id: int | None = None  # None: a random private one, never 0 nor this shell's ROS_DOMAIN_ID
+    # fixed-base robots: the end-effector goal, position (m) + unit quaternion (w, x, y, z) in the base frame;
+    # None: DEFAULT_TARGET_POSITION_M, fingers down
+    target_pose: tuple[float, ...] | None = None
 
 
 @dataclass
@@ -68,6 +84,8 @@ class Recording:
 
     states: list[str] = field(default_factory=list)
     base_states: list[np.ndarray] = field(default_factory=list)
+    ee_poses: list[np.ndarray] = field(default_factory=list)  # /sim/ee_pose as position + (w, x, y, z)
+    ee_frame_ids: set[str] = field(default_factory=set)
     diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)  # status name -> latest key/values
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -82,7 +100,17 @@ class Recording:
 
 
 def run_sim2sim(config: Sim2SimConfig) -> dict:
-    """Emulator + policy node; stand up, walk on command, sit down; returns the measurements."""
+    """Emulator + policy node; stand up, walk on command (reach the target, for an arm), sit down; measurements."""
+    if not config.bundle.is_dir():
+        raise Sim2SimError(f"deploy bundle {config.bundle} does not exist (pass --bundle)")
+    spec = robot_of(config)
+    if not spec.floating_base:
+        if spec.ee_site is None:
+            raise Sim2SimError(f"robot '{spec.name}' has neither a floating base nor an ee_site: nothing to measure")
+        with ros_nodes(config) as operator:
+            return reach(operator, config)
+    if config.target_pose is not None:
+        raise Sim2SimError(f"robot '{spec.name}' walks on /cmd_vel; a target pose is for a fixed-base arm")
     with ros_nodes(config) as operator:
         operator.await_state("ZERO_TORQUE", config.startup_timeout_s)
         time.sleep(1.0)  # the robot settles on the floor under zero torque, as after power-on
@@ -99,6 +127,98 @@ def run_sim2sim(config: Sim2SimConfig) -> dict:
             result["sat_down"] = operator.stop_and_sit_down()
             result["controller_states"] = operator.recording.states_seen()
         return result
+
+
+def robot_of(config: Sim2SimConfig) -> RobotSpec:
+    """The robot the emulator will run: an emulator override, else the YAML's simreal_sim_robot `robot`, else
+    the emulator's default."""
+    robot = config.reality.get("robot") or _emulator_section(config.params).get("robot") or NODE_DEFAULTS["robot"]
+    return load_robot_spec(str(robot))
+
+
+def bundle_of(params: Path) -> Path:
+    """The YAML's simreal_policy `bundle`, resolved against the current directory as the node resolves it."""
+    section = _section(params, topics.POLICY_NODE)
+    if not section.get("bundle"):
+        raise Sim2SimError(f"{params}: section {topics.POLICY_NODE} names no bundle; pass --bundle")
+    return Path(str(section["bundle"])).resolve()
+
+
+def _emulator_section(params: Path) -> dict:
+    return _section(params, topics.SIM_ROBOT_NODE)
+
+
+def _section(params: Path, node: str) -> dict:
+    try:
+        raw = yaml.safe_load(Path(params).read_text()) or {}
+    except OSError as error:
+        raise Sim2SimError(f"parameter file {params}: cannot read it: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise Sim2SimError(f"parameter file {params}: not valid YAML: {error}") from None
+    section = raw.get(node, {}) if isinstance(raw, dict) else {}
+    values = section.get("ros__parameters", {}) if isinstance(section, dict) else {}
+    return values if isinstance(values, dict) else {}
+
+
+def target_pose_from_values(values: list[float] | tuple[float, ...] | None) -> tuple[float, ...]:
+    """x y z [qw qx qy qz] -> 7 values with a unit quaternion; the orientation defaults to fingers down."""
+    if values is None:
+        values = DEFAULT_TARGET_POSITION_M
+    values = [float(v) for v in values]
+    if len(values) == 3:
+        values += FINGERS_DOWN_QUAT_WXYZ
+    if len(values) != 7:
+        raise Sim2SimError(f"a target pose is x y z or x y z qw qx qy qz, got {len(values)} values")
+    pose = np.array(values)
+    norm = float(np.linalg.norm(pose[3:]))
+    if not np.isfinite(pose).all() or not norm > 0.0:
+        raise Sim2SimError(f"target pose {values} has a non-finite value or a zero quaternion")
+    pose[3:] /= norm
+    return tuple(float(v) for v in pose)
+
+
+def reach(operator: Operator, config: Sim2SimConfig) -> dict:
+    """The arm's flow on running nodes: stand up, give the goal, run the policy `seconds`, measure, sit down."""
+    target = np.array(target_pose_from_values(config.target_pose))
+    operator.await_state("ZERO_TORQUE", config.startup_timeout_s)
+    operator.call("stand_up")
+    operator.await_state("STANDING", 10.0)
+    frame_id = str(_section(config.params, topics.POLICY_NODE).get("base_frame", "base"))
+    operator.send_target(target, frame_id, config.startup_timeout_s)
+    operator.start_policy_once_target_arrives(TARGET_ACCEPT_TIMEOUT_S)
+    operator.await_state("POLICY", 2.0)
+    initial = operator.latest_ee_pose()
+    started_s = time.monotonic()
+    operator.hold_policy(config.seconds)
+    policy_seconds = time.monotonic() - started_s
+    final = operator.latest_ee_pose()  # measured before ~/sit_down moves the arm away
+    result = summarize_reach(config, target, initial, final, policy_seconds)
+    result["controller_states"] = operator.recording.states_seen()
+    if config.sit_down and operator.recording.state() == "POLICY":
+        result["sat_down"] = operator.sit_down()
+        result["controller_states"] = operator.recording.states_seen()
+    return result
+
+
+def orientation_error_rad(quat_a_wxyz: np.ndarray, quat_b_wxyz: np.ndarray) -> float:
+    """The angle of the rotation between two orientations (sim/rotations.py quat_angle_between)."""
+    return 2.0 * math.acos(min(1.0, abs(float(np.dot(quat_a_wxyz, quat_b_wxyz)))))
+
+
+def summarize_reach(
+    config: Sim2SimConfig, target: np.ndarray, initial: np.ndarray, final: np.ndarray, policy_seconds: float
+) -> dict:
+    """The reach numbers: the end effector's final position and orientation errors against the goal."""
+    return {
+        "position_error_m": round(float(np.linalg.norm(final[:3] - target[:3])), 4),
+        "orientation_error_rad": round(orientation_error_rad(final[3:], target[3:]), 4),
+        "initial_position_error_m": round(float(np.linalg.norm(initial[:3] - target[:3])), 4),
+        "initial_orientation_error_rad": round(orientation_error_rad(initial[3:], target[3:]), 4),
+        "target_pose": [round(float(v), 4) for v in target],
+        "final_ee_pose": [round(float(v), 4) for v in final],
+        "policy_seconds": round(policy_seconds, 2),
+        "reality": config.reality,
+    }
 
 
 BENCH_KEYS = (
@@ -212,6 +332,8 @@ class Operator:
         self.clients = {name: node.create_client(Trigger, f"/{topics.POLICY_NODE}/{name}") for name in topics.SERVICES}
         node.create_subscription(String, f"/{topics.POLICY_NODE}/{topics.STATE}", self._on_state, topics.STATE_QOS)
         node.create_subscription(Float64MultiArray, topics.SIM_BASE_STATE, self._on_base_state, 100)
+        node.create_subscription(PoseStamped, topics.SIM_EE_POSE, self._on_ee_pose, 100)
+        self.target_pose = node.create_publisher(PoseStamped, topics.TARGET_POSE, topics.TARGET_POSE_QOS)
         node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, topics.DIAGNOSTICS_QOS)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(node)
@@ -240,6 +362,17 @@ class Operator:
             with self.recording.lock:
                 self.recording.base_states.append(row)
 
+    def _on_ee_pose(self, message: PoseStamped) -> None:
+        position = message.pose.position
+        try:
+            orientation = topics.target_pose_from_ros(message.pose)[3:]
+        except ValueError:
+            return  # a ground truth that is not a pose is no measurement
+        row = np.array([position.x, position.y, position.z, *orientation])
+        with self.recording.lock:
+            self.recording.ee_poses.append(row)
+            self.recording.ee_frame_ids.add(message.header.frame_id)
+
     def _on_diagnostics(self, message: DiagnosticArray) -> None:
         with self.recording.lock:
             for status in message.status:
@@ -254,8 +387,21 @@ class Operator:
             rows = [row for row in self.recording.base_states if row[0] >= sim_time_s]
         return np.stack(rows) if rows else np.zeros((0, len(topics.SIM_BASE_STATE_FIELDS)))
 
+    def latest_ee_pose(self) -> np.ndarray:
+        with self.recording.lock:
+            if not self.recording.ee_poses:
+                raise Sim2SimError(
+                    f"no end-effector ground truth ({topics.SIM_EE_POSE}) has arrived" + _logs(self.children)
+                )
+            return self.recording.ee_poses[-1].copy()
+
     def await_ground_truth(self, timeout_s: float) -> None:
-        self._wait(lambda: len(self.recording.base_states) > 0, timeout_s, "the emulator's /sim/base_state")
+        """The emulator is up: its /sim/base_state (floating base) or /sim/ee_pose (arm) arrives."""
+        self._wait(
+            lambda: len(self.recording.base_states) > 0 or len(self.recording.ee_poses) > 0,
+            timeout_s,
+            f"the emulator's {topics.SIM_BASE_STATE} or {topics.SIM_EE_POSE}",
+        )
 
     def await_state(self, state: str, timeout_s: float) -> None:
         self._wait(lambda: self.recording.state() == state, timeout_s, f"controller state {state}")
@@ -286,9 +432,46 @@ class Operator:
     def stop_and_sit_down(self) -> bool:
         """As an operator would: zero command until the robot stops, then ~/sit_down; True if it reached ZERO_TORQUE."""
         self.drive(0.0, 0.0, 0.0, STOP_BEFORE_SITTING_S)
+        return self.sit_down()
+
+    def sit_down(self) -> bool:
+        """~/sit_down, then wait for its end; True if it reached ZERO_TORQUE."""
         self.call("sit_down")
         self._wait(lambda: self.recording.state() in ("ZERO_TORQUE", "DAMPING"), 10.0, "the end of SIT_DOWN")
         return self.recording.state() == "ZERO_TORQUE"
+
+    def send_target(self, pose_wxyz: np.ndarray, frame_id: str, timeout_s: float) -> None:
+        """Publish the goal (base frame) once the policy node's reader has matched: the topic is volatile, and a goal
+        sent before that would be lost."""
+        self._wait(
+            lambda: self.target_pose.get_subscription_count() > 0, timeout_s, f"the policy node's {topics.TARGET_POSE}"
+        )
+        message = PoseStamped()
+        message.header.frame_id = frame_id
+        message.header.stamp = self.node.get_clock().now().to_msg()
+        position, orientation = message.pose.position, message.pose.orientation
+        position.x, position.y, position.z = (float(v) for v in pose_wxyz[:3])
+        orientation.x, orientation.y, orientation.z, orientation.w = topics.quaternion_ros_from_wxyz(pose_wxyz[3:])
+        self.target_pose.publish(message)
+
+    def start_policy_once_target_arrives(self, timeout_s: float) -> None:
+        """~/start_policy, retried while the node or its core has no target pose yet: the goal and the service call
+        travel on different DDS topics, so the call may overtake the goal, and the core takes it at its next tick."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.call("start_policy")
+                return
+            except Sim2SimError as error:
+                if "no target pose" not in str(error) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)
+
+    def hold_policy(self, seconds: float) -> None:
+        """Let the policy run `seconds` (returns early if the controller leaves POLICY)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.recording.state() == "POLICY":
+            time.sleep(0.02)
 
     def drive(self, vx: float, vy: float, yaw_rate: float, seconds: float) -> None:
         """Publish the command at 20 Hz for `seconds` (stops early if the controller leaves POLICY)."""

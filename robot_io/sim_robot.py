@@ -1,4 +1,4 @@
-"""The MuJoCo hardware emulator (`simreal_sim_robot`): the quadruped's motor drivers and IMU over ROS 2.
+"""The MuJoCo hardware emulator (`simreal_sim_robot`): a robot's motor drivers (and IMU, if it has one) over ROS 2.
 
 It stands in for the real robot in sim2sim tests: the policy node cannot tell it from hardware except by the
 physics. Behaviour worth knowing before reading the code:
@@ -35,11 +35,21 @@ physics. Behaviour worth knowing before reading the code:
 * Stamps. Sensor messages carry the time of the measurement: the system (ROS) time read when they are
   published, microseconds after the physics step; with `publish_clock` they carry the simulated time instead,
   the same clock as /clock, for consumers running with use_sim_time.
+* Robots. A floating-base robot (the quadruped: spec base_body, imu_site, feet) starts with its lowest foot just
+  above the floor, publishes /imu/data and the base's ground truth on /sim/base_state. A fixed-base robot (the
+  arm: no base_body, no imu_site) starts at its default pose with no IMU publisher at all; joints coupled to a
+  spec joint by an equality constraint (the arm's mirrored finger) start where the constraint puts them. A robot
+  with an ee_site publishes the end effector's ground-truth pose on /sim/ee_pose (geometry_msgs/PoseStamped,
+  simulation only) in its base frame: the world body's child that carries the first joint, which is the frame
+  the training env measures target poses in, and its body name is the frame_id ("base" for the arm). Both
+  ground-truth streams run at `base_state_rate_hz`. Gravity compensation (MJCF gravcomp) is a passive force and
+  stays on with the actuators off: it is the arm's own controller, not part of the policy's command.
 * Reality. `friction` sets the foot geoms' sliding friction (the feet have contact priority over the floor,
   so theirs is the one used), `added_mass_kg` adds a point mass at the trunk's centre of mass (inertia
   unchanged), `kp_scale`/`kd_scale` scale the commanded gains, `imu_noise` adds Gaussian gyro noise (rad/s)
   and rotates the orientation by a random rotation vector with that std per axis (rad), `drop_rate` loses
-  each /joint_states or /imu/data message with that probability, `seed` seeds both.
+  each /joint_states or /imu/data message with that probability, `seed` seeds both. A robot without feet, base
+  body or IMU refuses a non-nominal `friction`, `added_mass_kg` or `imu_noise` (it would have no effect).
 
 Run: `python -m robot_io.sim_robot --ros-args --params-file launch/params/quadruped.yaml -p friction:=0.5`.
 """
@@ -59,6 +69,7 @@ import mujoco
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -109,7 +120,7 @@ class SimRobotParams:
     physics_rate_hz: float = 1000.0
     joint_state_rate_hz: float = 1000.0
     imu_rate_hz: float = 500.0
-    base_state_rate_hz: float = 100.0
+    base_state_rate_hz: float = 100.0  # both ground-truth streams: /sim/base_state and /sim/ee_pose
     command_timeout_s: float = 0.1
     damping_kd: float = 2.0
     publish_clock: bool = False
@@ -216,9 +227,16 @@ class EmulatorCore:
         self._qpos_ids = joint_qpos_ids(self.model, spec)
         self._dof_ids = joint_dof_ids(self.model, spec)
         self._effort_limit = spec.effort_limit.copy()
-        self._base_qpos_adr, self._base_dof_adr = _free_joint_of(self.model, spec.base_body)
-        self._imu_site = self.model.site(spec.imu_site).id
-        self._gyro_adr, self._accel_adr = _imu_sensors(self.model, spec.imu_site)
+        self._base_qpos_adr, self._base_dof_adr = -1, -1  # a floating base's free joint
+        if spec.floating_base:
+            self._base_qpos_adr, self._base_dof_adr = _free_joint_of(self.model, spec.base_body)
+        self._imu_site, self._gyro_adr, self._accel_adr = -1, -1, -1
+        if spec.imu_site is not None:
+            self._imu_site = self.model.site(spec.imu_site).id
+            self._gyro_adr, self._accel_adr = _imu_sensors(self.model, spec.imu_site)
+        self._ee_site = -1 if spec.ee_site is None else self.model.site(spec.ee_site).id
+        self._base_body = _base_body_of(self.model, spec)
+        self.base_frame = self.model.body(self._base_body).name  # frame_id of the ee ground truth
         self._latency_s = self.reality.latency_ms / 1000.0
         self._queue = CommandQueue(COMMAND_QUEUE_CAPACITY, n)
         # the active command in spec order, and the gains actually applied (scaled by the reality)
@@ -255,19 +273,26 @@ class EmulatorCore:
         return self._queue.overflows
 
     def _place_at_default_pose(self) -> None:
-        """Default joint pose, base upright with the lowest foot just above the floor (z = 0), at rest."""
+        """Default joint pose, at rest; a floating base upright with the lowest foot just above the floor (z = 0)."""
         model, data = self.model, self.data
         mujoco.mj_resetData(model, data)
         data.qpos[self._qpos_ids] = self.spec.default_joint_pos
+        _satisfy_joint_equalities(model, data)
+        if self.spec.floating_base:
+            self._put_feet_on_the_floor()
+        mujoco.mj_forward(model, data)
+        self.q[:] = self.spec.default_joint_pos
+        if self.spec.floating_base:
+            self.base_qpos[:] = data.qpos[self._base_qpos_adr : self._base_qpos_adr + 7]
+
+    def _put_feet_on_the_floor(self) -> None:
+        model, data = self.model, self.data
         mujoco.mj_kinematics(model, data)
         lowest_m = min(
             data.geom_xpos[model.geom(foot).id, 2] - _geom_bottom_offset_m(model, model.geom(foot).id)
             for foot in self.spec.feet
         )
         data.qpos[self._base_qpos_adr + 2] += FOOT_CLEARANCE_M - lowest_m
-        mujoco.mj_forward(model, data)
-        self.q[:] = self.spec.default_joint_pos
-        self.base_qpos[:] = data.qpos[self._base_qpos_adr : self._base_qpos_adr + 7]
 
     # ---- commands (called from the ROS executor thread) ----
 
@@ -366,8 +391,9 @@ class EmulatorCore:
         self._compute_torque()
         data.qfrc_applied[self._dof_ids] = self.tau
         qa, va = self._base_qpos_adr, self._base_dof_adr
-        self.base_qpos[:] = data.qpos[qa : qa + 7]
-        self.base_qvel[:] = data.qvel[va : va + 6]
+        if qa >= 0:
+            self.base_qpos[:] = data.qpos[qa : qa + 7]
+            self.base_qvel[:] = data.qvel[va : va + 6]
         mujoco.mj_step2(model, data)
         self.steps += 1
 
@@ -415,14 +441,30 @@ class EmulatorCore:
         out[11] = float(rotation[2] @ self.base_qvel[3:6])  # body-frame angular velocity -> world z
         out[12] = math.acos(min(1.0, max(-1.0, float(rotation[2, 2]))))
 
+    def read_ee_pose(self, out: np.ndarray) -> None:
+        """The end effector's position (m) and orientation (w, x, y, z, w >= 0) in the base frame: ground truth.
+
+        The kinematics mj_step1 computed for time_s (mj_step2 does not recompute them), so it matches q.
+        """
+        data, site = self.data, self._ee_site
+        base_rotation = data.xmat[self._base_body].reshape(3, 3)
+        out[:3] = base_rotation.T @ (data.site_xpos[site] - data.xpos[self._base_body])
+        rotation = base_rotation.T @ data.site_xmat[site].reshape(3, 3)
+        mujoco.mju_mat2Quat(out[3:7], rotation.ravel())
+        if out[3] < 0.0:
+            out[3:7] *= -1.0  # one sign per rotation, as the training env's canonical_quat
+
 
 def _build_model(spec: RobotSpec, params: SimRobotParams) -> mujoco.MjModel:
     """The spec's MJCF at the physics rate, its servos off, with the reality's friction and mass."""
+    _check_reality_fits(spec, params.reality)
     model = spec.load_model()
     model.opt.timestep = 1.0 / params.physics_rate_hz
     model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_ACTUATION)  # torques come from our PD law
     for foot in spec.feet:
         model.geom_friction[model.geom(foot).id, 0] = params.reality.friction
+    if spec.base_body is None:
+        return model  # nothing to add mass to (_check_reality_fits refused a nonzero added_mass_kg)
     trunk = model.body(spec.base_body).id
     mass_kg = float(model.body_mass[trunk]) + params.reality.added_mass_kg
     if mass_kg <= 0.0:
@@ -431,6 +473,46 @@ def _build_model(spec: RobotSpec, params: SimRobotParams) -> mujoco.MjModel:
     data = mujoco.MjData(model)
     mujoco.mj_setConst(model, data)  # subtree masses and other constants follow the new mass
     return model
+
+
+def _check_reality_fits(spec: RobotSpec, reality: Reality) -> None:
+    """Refuse a reality option the robot has nothing for: a silently ignored --friction would mislead."""
+    nominal = Reality()
+    checks = (
+        ("friction", not spec.feet, "no feet"),
+        ("added_mass_kg", spec.base_body is None, "no base body"),
+        ("imu_noise", spec.imu_site is None, "no IMU"),
+    )
+    for key, absent, what in checks:
+        if absent and getattr(reality, key) != getattr(nominal, key):
+            raise SimRobotError(
+                f"parameter {key} {getattr(reality, key)!r}: robot '{spec.name}' has {what}, so it would have no "
+                f"effect; leave it at {getattr(nominal, key)!r}"
+            )
+
+
+def _base_body_of(model: mujoco.MjModel, spec: RobotSpec) -> int:
+    """The robot's base frame: the world body's child that carries the first joint (the training env's choice)."""
+    return int(model.body_rootid[model.jnt_bodyid[model.joint(spec.joint_names[0]).id]])
+
+
+def _satisfy_joint_equalities(model: mujoco.MjModel, data: mujoco.MjData) -> None:
+    """Put joints coupled by an active joint equality where it wants them (q1 - q1_0 = poly(q2 - q2_0)).
+
+    The arm's second finger follows finger_joint this way; started anywhere else, the first steps would snap it.
+    """
+    for eq in range(model.neq):
+        if int(model.eq_type[eq]) != int(mujoco.mjtEq.mjEQ_JOINT) or not model.eq_active0[eq]:
+            continue
+        follower, leader = int(model.eq_obj1id[eq]), int(model.eq_obj2id[eq])
+        follower_adr = int(model.jnt_qposadr[follower])
+        offset = 0.0
+        if leader >= 0:
+            leader_adr = int(model.jnt_qposadr[leader])
+            offset = float(data.qpos[leader_adr] - model.qpos0[leader_adr])
+        coefficients = model.eq_data[eq, :5]
+        value = sum(float(c) * offset**power for power, c in enumerate(coefficients))
+        data.qpos[follower_adr] = model.qpos0[follower_adr] + value
 
 
 def _free_joint_of(model: mujoco.MjModel, body: str) -> tuple[int, int]:
@@ -522,7 +604,7 @@ class SimRobotNode(Node):
         self._joint_state = JointState()
         self._joint_state.name = list(self.spec.joint_names)
         self._imu = Imu()
-        self._imu.header.frame_id = self.spec.imu_site
+        self._imu.header.frame_id = self.spec.imu_site or ""
         self._quat = np.zeros(4)
         self._gyro = np.zeros(3)
         self._accel = np.zeros(3)
@@ -531,17 +613,33 @@ class SimRobotNode(Node):
         label = ",".join(topics.SIM_BASE_STATE_FIELDS)
         self._base_state.layout.dim = [MultiArrayDimension(label=label, size=count, stride=count)]
         self._base_row = np.zeros(count)
+        self._ee_pose = PoseStamped()
+        self._ee_pose.header.frame_id = self.core.base_frame
+        self._ee_row = np.zeros(7)
         self._clock_message = Clock()
-        rate = self.params.physics_rate_hz
+        rate, spec = self.params.physics_rate_hz, self.spec
+        # a stream the robot has nothing for is never due (and has no publisher): rate 0
         self._joint_state_due = RateDivider(rate, self.params.joint_state_rate_hz)
-        self._imu_due = RateDivider(rate, self.params.imu_rate_hz)
-        self._base_state_due = RateDivider(rate, self.params.base_state_rate_hz)
+        self._imu_due = RateDivider(rate, self.params.imu_rate_hz if spec.imu_site is not None else 0.0)
+        self._base_state_due = RateDivider(rate, self.params.base_state_rate_hz if spec.floating_base else 0.0)
+        self._ee_pose_due = RateDivider(rate, self.params.base_state_rate_hz if spec.ee_site is not None else 0.0)
         self._clock_due = RateDivider(rate, min(rate, MAX_CLOCK_RATE_HZ) if self.params.publish_clock else 0.0)
 
     def _make_interfaces(self) -> None:
         self._joint_state_pub = self.create_publisher(JointState, topics.JOINT_STATES, topics.SENSOR_QOS)
-        self._imu_pub = self.create_publisher(Imu, topics.IMU, topics.SENSOR_QOS)
-        self._base_state_pub = self.create_publisher(Float64MultiArray, topics.SIM_BASE_STATE, RELIABLE_OUT_QOS)
+        spec = self.spec
+        # no publisher at all for what the robot lacks: a consumer waiting for an IMU must not find one
+        self._imu_pub = self.create_publisher(Imu, topics.IMU, topics.SENSOR_QOS) if spec.imu_site else None
+        self._base_state_pub = (
+            self.create_publisher(Float64MultiArray, topics.SIM_BASE_STATE, RELIABLE_OUT_QOS)
+            if spec.floating_base
+            else None
+        )
+        self._ee_pose_pub = (
+            self.create_publisher(PoseStamped, topics.SIM_EE_POSE, RELIABLE_OUT_QOS)
+            if spec.ee_site is not None
+            else None
+        )
         self._clock_pub = (
             self.create_publisher(Clock, topics.CLOCK, RELIABLE_OUT_QOS) if self.params.publish_clock else None
         )
@@ -549,6 +647,20 @@ class SimRobotNode(Node):
         self.create_subscription(JointState, topics.JOINT_COMMAND, self._on_joint_command, topics.COMMAND_QOS)
         self.create_subscription(Float64MultiArray, topics.JOINT_PD_COMMAND, self._on_pd_command, topics.COMMAND_QOS)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+        self.get_logger().info(self._streams_summary())
+
+    def _streams_summary(self) -> str:
+        params = self.params
+        streams = [f"{topics.JOINT_STATES} at {params.joint_state_rate_hz:g} Hz"]
+        if self._imu_pub is not None:
+            streams.append(f"{topics.IMU} at {params.imu_rate_hz:g} Hz")
+        if self._base_state_pub is not None:
+            streams.append(f"{topics.SIM_BASE_STATE} at {params.base_state_rate_hz:g} Hz")
+        if self._ee_pose_pub is not None:
+            streams.append(f"{topics.SIM_EE_POSE} (frame '{self.core.base_frame}') at {params.base_state_rate_hz:g} Hz")
+        base = "floating base" if self.spec.floating_base else "fixed base"
+        imu = "" if self.spec.imu_site else ", no IMU"
+        return f"robot '{self.spec.name}' ({base}{imu}): publishing " + ", ".join(streams)
 
     # ---- physics thread ----
 
@@ -603,18 +715,21 @@ class SimRobotNode(Node):
         joint_state = self._joint_state_due.due(step)
         imu = self._imu_due.due(step)
         base_state = self._base_state_due.due(step)
+        ee_pose = self._ee_pose_due.due(step)
         clock = self._clock_due.due(step)
-        if not (joint_state or imu or base_state or clock):
+        if not (joint_state or imu or base_state or ee_pose or clock):
             return
         sec, nanosec = self._stamp()
         if joint_state:
             self._publish_joint_state(sec, nanosec)
         if imu:
             self._publish_imu(sec, nanosec)
-        if base_state:
+        if base_state and self._base_state_pub is not None:
             self.core.read_base_state(self._base_row)
             self._base_state.data = _doubles(self._base_row)
             self._base_state_pub.publish(self._base_state)
+        if ee_pose:
+            self._publish_ee_pose(sec, nanosec)
         if clock and self._clock_pub is not None:
             sim_ns = round(self.core.time_s * 1e9)
             self._clock_message.clock.sec, self._clock_message.clock.nanosec = divmod(sim_ns, 1_000_000_000)
@@ -643,8 +758,18 @@ class SimRobotNode(Node):
         message.effort = _doubles(core.tau)
         self._joint_state_pub.publish(message)
 
+    def _publish_ee_pose(self, sec: int, nanosec: int) -> None:
+        """Ground truth: never dropped, never noisy (drop_rate and imu_noise are the robot's, not the referee's)."""
+        message, row = self._ee_pose, self._ee_row
+        self.core.read_ee_pose(row)
+        message.header.stamp.sec, message.header.stamp.nanosec = sec, nanosec
+        position, orientation = message.pose.position, message.pose.orientation
+        position.x, position.y, position.z = float(row[0]), float(row[1]), float(row[2])
+        orientation.x, orientation.y, orientation.z, orientation.w = topics.quaternion_ros_from_wxyz(row[3:7])
+        self._ee_pose_pub.publish(message)
+
     def _publish_imu(self, sec: int, nanosec: int) -> None:
-        if self._dropped():
+        if self._imu_pub is None or self._dropped():
             return
         message = self._imu
         self.core.read_imu(self._quat, self._gyro, self._accel)

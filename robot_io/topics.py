@@ -34,6 +34,8 @@ STATE = "state"  # ~/state of the policy node
 SERVICES = ("stand_up", "start_policy", "sit_down", "damp", "reset")  # ~/<name>, std_srvs/Trigger
 # simulation only: the emulator's ground truth, for sim2sim measurements (never read by the policy node)
 SIM_BASE_STATE = "/sim/base_state"
+# the end effector's ground-truth pose (geometry_msgs/PoseStamped, robot base frame) of a robot with an ee_site
+SIM_EE_POSE = "/sim/ee_pose"
 SIM_BASE_STATE_FIELDS = (
     "sim_time_s",
     "x_m",

@@ -40,11 +40,14 @@ then, from another shell: ros2 service call /simreal_policy/stand_up std_srvs/sr
     "sim-robot": """examples:
   simreal sim-robot --robot quadruped
   simreal sim-robot --robot quadruped --friction 0.5 --added-mass-kg 2 --latency-ms 10 --drop-rate 0.05
-  simreal sim-robot --robot quadruped --reality my_floor.yaml""",
+  simreal sim-robot --robot quadruped --reality my_floor.yaml
+  simreal sim-robot --robot arm --kp-scale 0.9 --latency-ms 10""",
     "sim2sim": """examples:
   simreal sim2sim --cmd-vx 0.5 --seconds 10 --json
   simreal sim2sim --bundle bundles/try-300 --cmd-vx 0.8 --friction 0.4 --kp-scale 0.9 --json
-  simreal sim2sim --params launch/params/quadruped.yaml --reality my_floor.yaml""",
+  simreal sim2sim --params launch/params/quadruped.yaml --reality my_floor.yaml
+  simreal sim2sim --params launch/params/arm.yaml --target 0.5 0.1 0.2 --seconds 4 --json
+  simreal sim2sim --params launch/params/arm.yaml --target 0.4 -0.15 0.3 0 0.989 0.149 0 --latency-ms 10""",
     "bench env": """examples:
   simreal bench env --task quadruped-flat --num-envs 512 --json""",
     "bench inference": """examples:
@@ -117,13 +120,28 @@ def _parser() -> argparse.ArgumentParser:
     sim_robot.add_argument("--params", type=Path, help="ros__parameters YAML (default launch/params/<robot>.yaml)")
     _reality_arguments(sim_robot)
 
-    sim2sim = sub("sim2sim", "emulator + policy node over ROS 2: stand up, walk on command, measure")
-    sim2sim.add_argument("--bundle", type=Path, help="deploy bundle (default: the shipped quadruped policy)")
-    sim2sim.add_argument("--params", type=Path, help="ros__parameters YAML (default launch/params/quadruped.yaml)")
+    sim2sim = sub(
+        "sim2sim", "emulator + policy node over ROS 2: stand up, walk on command (an arm: reach a target), measure"
+    )
+    sim2sim.add_argument(
+        "--bundle", type=Path, help="deploy bundle (default: the --params YAML's, else the shipped quadruped policy)"
+    )
+    sim2sim.add_argument(
+        "--params",
+        type=Path,
+        help="ros__parameters YAML (default launch/params/quadruped.yaml); its simreal_sim_robot robot picks the flow",
+    )
+    sim2sim.add_argument(
+        "--target",
+        type=float,
+        nargs="+",
+        metavar="V",
+        help="arm only: end-effector goal X Y Z [QW QX QY QZ] in the base frame, m (default 0.5 0.1 0.2, fingers down)",
+    )
     sim2sim.add_argument("--cmd-vx", type=float, default=0.5, help="forward command, m/s")
     sim2sim.add_argument("--cmd-vy", type=float, default=0.0, help="lateral command, m/s")
     sim2sim.add_argument("--cmd-yaw", type=float, default=0.0, help="yaw-rate command, rad/s")
-    sim2sim.add_argument("--seconds", type=float, default=10.0, help="how long the policy walks")
+    sim2sim.add_argument("--seconds", type=float, default=10.0, help="how long the policy runs")
     sim2sim.add_argument("--json", action="store_true", help="print one JSON object")
     sim2sim.add_argument(
         "--domain-id", type=int, help="DDS domain (default: a random private one, never 0 nor this shell's)"
@@ -288,18 +306,21 @@ def _ros_command(args: argparse.Namespace) -> int:
 
         params = args.params or Path(__file__).resolve().parents[1] / "launch" / "params" / f"{args.robot}.yaml"
         return run_sim_robot(params, {"robot": args.robot, **_reality_overrides(args)})
-    from robot_io.sim2sim import DEFAULT_BUNDLE, DEFAULT_PARAMS, Sim2SimConfig, run_bench_deploy, run_sim2sim
+    from robot_io import sim2sim
 
-    config = Sim2SimConfig(
-        bundle=args.bundle or DEFAULT_BUNDLE, params=args.params or DEFAULT_PARAMS, domain_id=args.domain_id
+    bundle = args.bundle or (sim2sim.bundle_of(args.params) if args.params else sim2sim.DEFAULT_BUNDLE)
+    config = sim2sim.Sim2SimConfig(
+        bundle=bundle, params=args.params or sim2sim.DEFAULT_PARAMS, domain_id=args.domain_id
     )
     config.seconds = args.seconds
     if args.command == "bench":
-        _print_result(run_bench_deploy(config), args.json)
+        _print_result(sim2sim.run_bench_deploy(config), args.json)
         return 0
     config.cmd_vx_m_s, config.cmd_vy_m_s, config.cmd_yaw_rate_rad_s = args.cmd_vx, args.cmd_vy, args.cmd_yaw
     config.reality = _reality_overrides(args)
-    _print_result(run_sim2sim(config), args.json)
+    if args.target is not None:
+        config.target_pose = sim2sim.target_pose_from_values(args.target)
+    _print_result(sim2sim.run_sim2sim(config), args.json)
     return 0
 
 

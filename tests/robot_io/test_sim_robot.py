@@ -247,10 +247,81 @@ def test_reality_from_yaml(tmp_path: Path) -> None:
         Reality.from_yaml(not_flat)
 
 
-def _yaml_section() -> dict[str, object]:
+def _yaml_section(params_file: Path = PARAMS_FILE) -> dict[str, object]:
     import yaml
 
-    return yaml.safe_load(PARAMS_FILE.read_text())["simreal_sim_robot"]["ros__parameters"]
+    return yaml.safe_load(params_file.read_text())["simreal_sim_robot"]["ros__parameters"]
+
+
+# ---------------------------------------------------------------- the fixed-base arm, in-process
+
+ARM = load_robot_spec("arm")
+ARM_PARAMS_FILE = ROOT / "launch" / "params" / "arm.yaml"
+
+
+def make_arm_core(**values: object) -> EmulatorCore:
+    return EmulatorCore(ARM, SimRobotParams.from_values({"robot": "arm", **values}))
+
+
+def test_arm_params_section_names_every_parameter_and_runs() -> None:
+    section = _yaml_section(ARM_PARAMS_FILE)
+    assert set(section) == set(PARAMETER_DEFAULTS)
+    params = SimRobotParams.from_values(section)
+    assert params.robot == "arm" and params.reality == Reality()
+    EmulatorCore(ARM, params)  # nominal values only for the keys the arm has nothing for
+
+
+def test_arm_core_has_a_fixed_base_no_imu_and_reports_the_ee_pose_in_the_base_frame() -> None:
+    core = make_arm_core()
+    model, data = core.model, core.data
+    assert not ARM.floating_base and ARM.imu_site is None
+    assert core.base_frame == "base"
+    mirror = model.jnt_qposadr[model.joint("finger_joint_mirror").id]  # follows finger_joint by an equality
+    assert data.qpos[mirror] == pytest.approx(ARM.default_joint_pos[ARM.joint_names.index("finger_joint")])
+    core.step(0.0)
+    pose = np.zeros(7)
+    core.read_ee_pose(pose)
+    # the arm's base is the world origin with identity orientation: the ee site's world pose from an independent FK
+    reference_model = ARM.load_model()
+    reference = mujoco.MjData(reference_model)
+    reference.qpos[:] = data.qpos
+    mujoco.mj_kinematics(reference_model, reference)
+    site = reference_model.site(ARM.ee_site).id
+    np.testing.assert_allclose(pose[:3], reference.site_xpos[site], atol=1e-9)
+    expected_quat = np.zeros(4)
+    mujoco.mju_mat2Quat(expected_quat, reference.site_xmat[site])
+    assert abs(float(pose[3:] @ expected_quat)) == pytest.approx(1.0, abs=1e-9) and pose[3] >= 0.0
+    np.testing.assert_allclose(pose[3:], [0.0, 1.0, 0.0, 0.0], atol=1e-6)  # fingers down at the default pose
+    # no command: damping only, yet the arm does not sag; gravity compensation is passive, not an actuator
+    run_steps(core, 0.001, 1000)
+    after = np.zeros(7)
+    core.read_ee_pose(after)
+    assert core.mode == "damping" and np.linalg.norm(after[:3] - pose[:3]) < 1e-3
+
+
+def test_arm_core_follows_a_pd_command_by_name() -> None:
+    core = make_arm_core(kp_scale=0.9)
+    names = list(ARM.joint_names)
+    target = ARM.default_joint_pos.copy()
+    target[:7] += 0.1
+    rows = np.stack([target, np.zeros(8), np.zeros(8), ARM.kp, ARM.kd])
+    now_s = 0.0
+    for step in range(1000):
+        if step % 20 == 0:  # 50 Hz, as the policy node
+            assert core.submit_pd(names[::-1], rows[:, ::-1], now_s) is None
+        core.step(now_s)
+        now_s += core.dt_s
+    assert core.mode == "pd"
+    np.testing.assert_allclose(core.q[:7], target[:7], atol=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "what"),
+    [("friction", 0.5, "no feet"), ("added_mass_kg", 1.0, "no base body"), ("imu_noise", 0.01, "no IMU")],
+)
+def test_arm_core_refuses_reality_it_has_nothing_for(key: str, value: float, what: str) -> None:
+    with pytest.raises(SimRobotError, match=f"{key}.*robot 'arm' has {what}"):
+        make_arm_core(**{key: value})
 
 
 # ---------------------------------------------------------------- the node, over DDS
