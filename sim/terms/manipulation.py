@@ -15,6 +15,7 @@ import torch
 from sim.rotations import quat_angle_between
 from sim.tasks.config import ManipulationConfig
 from sim.terms.arm_state import ArmState
+from sim.terms.rewards import soft_limit_excess
 
 LIFT_STARTED_M = 0.02  # the object is off the table: goal-tracking reward starts
 
@@ -85,9 +86,7 @@ def joint_velocity_limits(state: ArmState, ctx: ManipulationContext) -> torch.Te
 
 def joint_limits(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
     """How far the joints are outside their soft limits, rad."""
-    below = (ctx.soft_joint_limits_rad[:, 0] - state.joint_pos_rad).clamp(min=0.0)
-    above = (state.joint_pos_rad - ctx.soft_joint_limits_rad[:, 1]).clamp(min=0.0)
-    return torch.sum(below + above, dim=1)
+    return soft_limit_excess(state.joint_pos_rad, ctx.soft_joint_limits_rad)
 
 
 def termination(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:

@@ -84,11 +84,16 @@ def stand_still(state: RobotState, ctx: RewardContext) -> torch.Tensor:
     return default_pose(state, ctx) * ~_moving(state, ctx)
 
 
+def soft_limit_excess(joint_pos_rad: torch.Tensor, soft_limits_rad: torch.Tensor) -> torch.Tensor:
+    """(N,) sum over joints of how far each is outside its (low, high) soft limits, rad."""
+    below = (soft_limits_rad[:, 0] - joint_pos_rad).clamp(min=0.0)
+    above = (joint_pos_rad - soft_limits_rad[:, 1]).clamp(min=0.0)
+    return torch.sum(below + above, dim=1)
+
+
 def joint_limits(state: RobotState, ctx: RewardContext) -> torch.Tensor:
     """How far the joints are outside their soft limits, rad."""
-    below = (ctx.soft_joint_limits_rad[:, 0] - state.joint_pos_rad).clamp(min=0.0)
-    above = (state.joint_pos_rad - ctx.soft_joint_limits_rad[:, 1]).clamp(min=0.0)
-    return torch.sum(below + above, dim=1)
+    return soft_limit_excess(state.joint_pos_rad, ctx.soft_joint_limits_rad)
 
 
 def termination(state: RobotState, ctx: RewardContext) -> torch.Tensor:

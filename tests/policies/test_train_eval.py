@@ -137,7 +137,10 @@ def test_play_writes_a_video(run_dir, tmp_path):
 def test_bad_input_gives_one_clear_line(tmp_path, capsys):
     assert main(["train", "--task", "quadruped-rough", "--run-dir", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
-    assert "unknown task 'quadruped-rough'; known tasks: quadruped-flat" in err and "Traceback" not in err
+    assert (
+        "unknown task 'quadruped-rough'; known tasks: arm-lift, arm-reach, quadruped-flat" in err
+        and "Traceback" not in err
+    )
     assert main(["eval", "--run-dir", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["train", "--set", "rewards.torque=1", "--run-dir", str(tmp_path / "y")]) == 2

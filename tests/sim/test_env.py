@@ -110,7 +110,9 @@ def test_commands_cover_the_configured_box_with_standing_share():
 
 
 def test_unknown_task_lists_known_tasks():
-    with pytest.raises(UnknownTaskError, match="unknown task 'quadruped-rough'; known tasks: quadruped-flat"):
+    with pytest.raises(
+        UnknownTaskError, match="unknown task 'quadruped-rough'; known tasks: arm-lift, arm-reach, quadruped-flat"
+    ):
         make_task_config("quadruped-rough")
 
 
