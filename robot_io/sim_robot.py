@@ -442,7 +442,7 @@ class EmulatorCore:
         out[12] = math.acos(min(1.0, max(-1.0, float(rotation[2, 2]))))
 
     def read_ee_pose(self, out: np.ndarray) -> None:
-        """The end effector's position (m) and orientation (w, x, y, z, w >= 0) in the base frame: ground truth.
+        """The end effector's position (m) and orientation (w, x, y, z) in the base frame: ground truth.
 
         The kinematics mj_step1 computed for time_s (mj_step2 does not recompute them), so it matches q.
         """
@@ -451,8 +451,8 @@ class EmulatorCore:
         out[:3] = base_rotation.T @ (data.site_xpos[site] - data.xpos[self._base_body])
         rotation = base_rotation.T @ data.site_xmat[site].reshape(3, 3)
         mujoco.mju_mat2Quat(out[3:7], rotation.ravel())
-        if out[3] < 0.0:
-            out[3:7] *= -1.0  # one sign per rotation, as the training env's canonical_quat
+        if out[3 + np.argmax(np.abs(out[3:7]))] < 0.0:
+            out[3:7] *= -1.0  # one sign per rotation: the rule of the training env's canonical_quat
 
 
 def _build_model(spec: RobotSpec, params: SimRobotParams) -> mujoco.MjModel:

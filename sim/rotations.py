@@ -71,5 +71,13 @@ def quat_angle_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def canonical_quat(quat_wxyz: torch.Tensor) -> torch.Tensor:
-    """The same rotation with w >= 0 (q and -q are one rotation; a policy input should not jump)."""
-    return torch.where(quat_wxyz[..., :1] < 0, -quat_wxyz, quat_wxyz)
+    """The same rotation with its largest-magnitude component positive (q and -q are one rotation).
+
+    A policy input must not jump between q and -q for nearly equal rotations. The
+    common rule "w >= 0" jumps at half-turns, which is exactly where a gripper
+    pointing down sits (a half-turn about x); this rule jumps only where two
+    components tie in magnitude, far from the poses an arm works in. The C++ core
+    applies the same rule to /target_pose (ControlCore::accept_target_pose).
+    """
+    largest = torch.gather(quat_wxyz, -1, quat_wxyz.abs().argmax(dim=-1, keepdim=True))
+    return torch.where(largest < 0, -quat_wxyz, quat_wxyz)

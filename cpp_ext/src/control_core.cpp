@@ -141,8 +141,13 @@ bool ControlCore::accept_target_pose(const double* pose) noexcept {
   const double norm = std::sqrt(pose[3] * pose[3] + pose[4] * pose[4] + pose[5] * pose[5] + pose[6] * pose[6]);
   if (!(norm > 0.0) || !std::isfinite(norm)) return true;
   for (int i = 0; i < 3; ++i) target_pose_[i] = pose[i];
-  // the policy trained on unit quaternions with w >= 0 (q and -q are one rotation, but not one input)
-  const double sign = pose[3] < 0.0 ? -1.0 : 1.0;
+  // q and -q are one rotation but not one input: the policy trained on unit quaternions whose
+  // largest-magnitude component is positive (sim/rotations.canonical_quat; "w >= 0" would flip at the
+  // half-turn a downward-pointing gripper sits at); ties go to the first component, as torch's argmax
+  int largest = 3;
+  for (int i = 4; i < 7; ++i)
+    if (std::fabs(pose[i]) > std::fabs(pose[largest])) largest = i;
+  const double sign = pose[largest] < 0.0 ? -1.0 : 1.0;
   for (int i = 3; i < 7; ++i) target_pose_[i] = sign * pose[i] / norm;
   have_target_pose_ = true;
   return false;

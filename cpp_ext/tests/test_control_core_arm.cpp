@@ -204,10 +204,14 @@ void test_start_policy_waits_for_a_target_pose_and_uses_the_latest() {
   CHECK(out.state == State::POLICY);
   CHECK(core.last_observation()[kTargetOffset] == 0.5f && core.last_observation()[kTargetOffset + 6] ==
                                                                static_cast<float>(std::sqrt(0.5)));
-  // -q is the same rotation: the core hands the policy the w >= 0 form it trained on
+  // -q is the same rotation: the core hands the policy the form it trained on, largest component positive
   const double flipped[7] = {0.5, 0.2, 0.1, -std::sqrt(0.5), 0.0, 0.0, -std::sqrt(0.5)};
   out = core.tick(arm.at(t += 0.02, flipped));
   CHECK(core.target_pose()[3] == std::sqrt(0.5) && core.target_pose()[6] == std::sqrt(0.5));
+  // fingers down (a half-turn about x) with a little yaw: x is the largest, so w may be negative
+  const double down[7] = {0.5, 0.2, 0.1, 0.05, -0.99, -0.1, 0.0};
+  out = core.tick(arm.at(t += 0.02, down));
+  CHECK(core.target_pose()[3] < 0.0 && core.target_pose()[4] > 0.9 && core.target_pose()[5] > 0.0);
   out = core.tick(arm.at(t += 0.02, nan_pose));
   CHECK(out.state == State::POLICY && out.target_pose_rejected && out.fault == Fault::NONE);
   CHECK(core.last_observation()[kTargetOffset] == 0.5f);

@@ -155,7 +155,7 @@ class ManipulationRewardConfig:
     object_goal: float = 0.0  # 1 - tanh(d / 0.05 m), object to the point above its start, once lifted
     action_rate: float = -0.01
     joint_vel: float = -0.001
-    joint_velocity_limits: float = -5.0  # joint speed above 90 % of the spec's velocity_limit (rad/s)
+    joint_velocity_limits: float = -1.0  # joint speed above 90 % of the spec's velocity_limit (rad/s)
     joint_limits: float = -2.0
     termination: float = -50.0
 
