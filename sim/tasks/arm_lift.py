@@ -38,6 +38,8 @@ def arm_lift() -> EnvConfig:
         reach_orientation_fine=0.0,
         object_lift=4.0,
         object_goal=8.0,
+        position_kernel_m=0.1,
+        position_fine_kernel_m=0.02,
     )
     return EnvConfig(
         task="arm-lift",

@@ -147,10 +147,10 @@ class TargetConfig:
 class ManipulationRewardConfig:
     """Reward weights per second (multiplied by the control period); 0 disables a term."""
 
-    reach_position: float = 1.0  # 1 - tanh(d / 0.1 m), EE to target (reach) or to the object (lift)
-    reach_position_fine: float = 2.0  # 1 - tanh(d / 0.02 m)
-    reach_orientation: float = 1.0  # 1 - tanh(angle / 0.3 rad), reach only
-    reach_orientation_fine: float = 2.0  # 1 - tanh(angle / 0.05 rad), reach only
+    reach_position: float = 2.0  # 1 - tanh(d / position_kernel_m), EE to target (reach) or to the object (lift)
+    reach_position_fine: float = 3.0  # 1 - tanh(d / position_fine_kernel_m)
+    reach_orientation: float = 1.0  # 1 - tanh(angle / orientation_kernel_rad), reach only
+    reach_orientation_fine: float = 1.0  # 1 - tanh(angle / orientation_fine_kernel_rad), reach only
     object_lift: float = 0.0  # lift height over lift_height_m, clamped to [0, 1] (lift tasks)
     object_goal: float = 0.0  # 1 - tanh(d / 0.05 m), object to the point above its start, once lifted
     action_rate: float = -0.01
@@ -158,6 +158,11 @@ class ManipulationRewardConfig:
     joint_velocity_limits: float = -1.0  # joint speed above 90 % of the spec's velocity_limit (rad/s)
     joint_limits: float = -2.0
     termination: float = -50.0
+    # kernel widths: a coarse one that still pulls from across the workspace, a fine one for the last centimetres
+    position_kernel_m: float = 0.3
+    position_fine_kernel_m: float = 0.03
+    orientation_kernel_rad: float = 0.5
+    orientation_fine_kernel_rad: float = 0.1
 
 
 @dataclass

@@ -45,19 +45,19 @@ def ee_orientation_error_rad(state: ArmState) -> torch.Tensor:
 
 # ------------------------------------------------------------------ rewards
 def reach_position(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
-    return 1.0 - torch.tanh(ee_position_error_m(state, ctx.cfg) / 0.1)
+    return 1.0 - torch.tanh(ee_position_error_m(state, ctx.cfg) / ctx.cfg.rewards.position_kernel_m)
 
 
 def reach_position_fine(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
-    return 1.0 - torch.tanh(ee_position_error_m(state, ctx.cfg) / 0.02)
+    return 1.0 - torch.tanh(ee_position_error_m(state, ctx.cfg) / ctx.cfg.rewards.position_fine_kernel_m)
 
 
 def reach_orientation(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
-    return 1.0 - torch.tanh(ee_orientation_error_rad(state) / 0.3)
+    return 1.0 - torch.tanh(ee_orientation_error_rad(state) / ctx.cfg.rewards.orientation_kernel_rad)
 
 
 def reach_orientation_fine(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
-    return 1.0 - torch.tanh(ee_orientation_error_rad(state) / 0.05)
+    return 1.0 - torch.tanh(ee_orientation_error_rad(state) / ctx.cfg.rewards.orientation_fine_kernel_rad)
 
 
 def object_lift(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
