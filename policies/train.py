@@ -93,6 +93,13 @@ def _learn(env: BatchedRobotEnv, env_cfg: EnvConfig, train_cfg: TrainConfig, run
     return final
 
 
+def _task_metrics(last: dict) -> dict:
+    """The last logged values of the task's own metrics (success rate, or velocity tracking errors)."""
+    names = {"success_rate": "final_success_rate", "lin_vel_error_m_s": "final_lin_vel_error_m_s"}
+    names["yaw_rate_error_rad_s"] = "final_yaw_rate_error_rad_s"
+    return {summary: float(last[key]) for key, summary in names.items() if key in last and last[key] == last[key]}
+
+
 def write_summary(run_dir: Path, env: BatchedRobotEnv, session_wall_s: float) -> None:
     rows = read_progress(run_dir)
     last = rows[-1] if rows else {}
@@ -104,8 +111,7 @@ def write_summary(run_dir: Path, env: BatchedRobotEnv, session_wall_s: float) ->
             "env_steps": int(last.get("env_steps", 0)),
             "final_mean_reward": float(last.get("mean_reward", float("nan"))),
             "final_mean_episode_length_s": float(last.get("mean_episode_length_s", float("nan"))),
-            "final_lin_vel_error_m_s": float(last.get("lin_vel_error_m_s", float("nan"))),
-            "final_yaw_rate_error_rad_s": float(last.get("yaw_rate_error_rad_s", float("nan"))),
+            **_task_metrics(last),
             "nonfinite_resets_this_session": env.nonfinite_resets,
             "this_session_wall_s": round(session_wall_s, 1),
         },
