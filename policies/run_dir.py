@@ -74,7 +74,7 @@ def write_run_files(run_dir: Path, config: RunConfig, randomization: dict) -> No
     write_yaml_atomic(run_dir / "randomization.yaml", randomization)
 
 
-def record_resume(run_dir: Path, from_iteration: int, max_iterations: int) -> None:
+def record_resume(run_dir: Path, from_iteration: int, max_iterations: int, max_wall_time_s: float = 0.0) -> None:
     """Keep run.yaml's original provenance and append this resume to its list."""
     path = run_dir / "run.yaml"
     run = yaml.safe_load(path.read_text()) if path.is_file() else {}
@@ -82,6 +82,7 @@ def record_resume(run_dir: Path, from_iteration: int, max_iterations: int) -> No
         {
             "from_iteration": from_iteration,
             "max_iterations": max_iterations,
+            "max_wall_time_s": max_wall_time_s,
             "git_commit": git_commit(),
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "command": " ".join(["simreal", *sys.argv[1:]]),

@@ -49,13 +49,25 @@ def train(env_cfg: EnvConfig, train_cfg: TrainConfig, run_dir: Path) -> Path:
     return _learn(env, env_cfg, train_cfg, run_dir, checkpoint=None)
 
 
-def resume_training(run_dir: Path, max_iterations: int | None) -> Path:
-    """Continue a run from its latest checkpoint with its saved config; only the budget may grow."""
+def resume_training(run_dir: Path, max_iterations: int | None, max_wall_time_s: float | None = None) -> Path:
+    """Continue a run from its latest checkpoint with its saved config; only the budget may grow.
+
+    The wall-time budget counts the whole run (earlier sessions included), as the iterations do.
+    """
     saved = load_run_config(run_dir)
     checkpoint = find_checkpoint(run_dir)
     if max_iterations is not None:
         saved.train.max_iterations = max_iterations
-    iteration = int(load_checkpoint(checkpoint)["iter"])
+    content = load_checkpoint(checkpoint)
+    iteration = int(content["iter"])
+    if max_wall_time_s is not None:
+        saved.train.max_wall_time_s = max_wall_time_s
+    spent_s = float(content.get("wall_time_s", 0.0))
+    if 0 < saved.train.max_wall_time_s <= spent_s:
+        raise RunDirError(
+            f"{run_dir} used its wall-time budget ({spent_s:.0f} s of {saved.train.max_wall_time_s:.0f} s): "
+            "pass a larger --max-minutes to train further"
+        )
     if saved.train.max_iterations <= iteration + 1:
         raise RunDirError(
             f"{run_dir} is complete at iteration {iteration} of {saved.train.max_iterations}: "
@@ -65,7 +77,7 @@ def resume_training(run_dir: Path, max_iterations: int | None) -> Path:
     truncate_progress(run_dir, last_iteration=iteration)
     seed_everything(saved.train.seed + iteration + 1)
     env = make_env(saved.env, seed=saved.train.seed + iteration + 1)
-    record_resume(run_dir, iteration, saved.train.max_iterations)
+    record_resume(run_dir, iteration, saved.train.max_iterations, saved.train.max_wall_time_s)
     return _learn(env, saved.env, saved.train, run_dir, checkpoint=checkpoint)
 
 

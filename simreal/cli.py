@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--task", help=f"registered task (default {DEFAULT_TASK})")
     train.add_argument("--num-envs", type=int)
     train.add_argument("--max-iterations", type=int)
+    train.add_argument("--max-minutes", type=float, help="training wall-time budget (train.max_wall_time_s / 60)")
     train.add_argument("--seed", type=int)
     train.add_argument("--run-dir", type=Path, help="default: runs/<task>-<date>")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint")
@@ -335,10 +336,11 @@ def _train(args: argparse.Namespace) -> int:
         if given:
             raise ConfigError(
                 f"--resume continues a run with the config it was started with; drop {', '.join(given)} "
-                "(only --max-iterations may change)"
+                "(only --max-iterations and --max-minutes may change)"
             )
         print(f"run directory: {args.run_dir}")
-        resume_training(args.run_dir, args.max_iterations)
+        budget_s = None if args.max_minutes is None else 60.0 * args.max_minutes
+        resume_training(args.run_dir, args.max_iterations, budget_s)
         return 0
     env_cfg, train_cfg = _configs_from_args(args)
     run_dir = args.run_dir or Path("runs") / f"{env_cfg.task}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
@@ -365,6 +367,8 @@ def _configs_from_args(args: argparse.Namespace):
         env_cfg.num_envs = args.num_envs
     if args.max_iterations is not None:
         train_cfg.max_iterations = args.max_iterations
+    if args.max_minutes is not None:
+        train_cfg.max_wall_time_s = 60.0 * args.max_minutes
     if args.seed is not None:
         train_cfg.seed = args.seed
     return env_cfg, train_cfg

@@ -40,6 +40,9 @@ def arm_lift() -> EnvConfig:
         object_goal=8.0,
         position_kernel_m=0.1,
         position_fine_kernel_m=0.02,
+        # off: the fast finger exceeds its 0.2 m/s limit whenever exploration moves it, and the penalty taught
+        # the policy to hold the gripper open and never grasp (a velocity guard on the robot side is the fix)
+        joint_velocity_limits=0.0,
     )
     return EnvConfig(
         task="arm-lift",

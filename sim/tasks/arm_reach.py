@@ -6,14 +6,7 @@ frame, so the exported bundle runs on the robot with the goal from /target_pose.
 
 from __future__ import annotations
 
-from sim.tasks.config import (
-    EnvConfig,
-    ManipulationConfig,
-    ManipulationRewardConfig,
-    ObservationConfig,
-    ObservationTerm,
-    TerminationConfig,
-)
+from sim.tasks.config import EnvConfig, ManipulationConfig, ObservationConfig, ObservationTerm, TerminationConfig
 from sim.tasks.manipulation_randomization import manipulation_randomization
 
 
@@ -36,6 +29,5 @@ def arm_reach() -> EnvConfig:
         observations=observations,
         terminations=TerminationConfig(episode_length_s=3.0),
         randomization=manipulation_randomization(with_object=False),
-        # a stronger action-rate penalty than the default: without it the policy chatters between targets
-        manipulation=ManipulationConfig(goal="reach", rewards=ManipulationRewardConfig(action_rate=-0.2)),
+        manipulation=ManipulationConfig(goal="reach"),
     )
