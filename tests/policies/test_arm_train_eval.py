@@ -70,3 +70,9 @@ def test_play_renders_the_arm_from_its_scene_camera(reach_run, tmp_path):
     frames = iio.imread(video)
     assert frames.shape == (20, 480, 640, 3)
     assert frames[10].std() > 10.0  # a scene, not a blank image
+
+
+def test_resume_refuses_a_run_that_used_its_wall_time_budget(reach_run, capsys):
+    assert main(["train", "--resume", "--run-dir", str(reach_run)]) == 2
+    err = capsys.readouterr().err
+    assert "used its wall-time budget" in err and "--max-minutes" in err and "Traceback" not in err
