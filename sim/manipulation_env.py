@@ -64,6 +64,10 @@ class ManipulationEnv(BatchedRobotEnv):
         mujoco.mj_kinematics(model, data)
         self.base_pos_w = torch.tensor(data.xpos[base], dtype=torch.float32)
         self.base_quat_w = torch.tensor(data.xquat[base], dtype=torch.float32)
+        gripper = self.cfg.manipulation.gripper_joint
+        if gripper not in self.spec.joint_names:
+            raise ConfigError(f"manipulation.gripper_joint {gripper!r} is not one of the robot's joint_names")
+        self.gripper_index = self.spec.joint_names.index(gripper)
         self.soft_velocity_limits = torch.tensor(SOFT_LIMIT_FRACTION * self.spec.velocity_limit, dtype=torch.float32)
         self.has_object = self.cfg.manipulation.object.enabled
         if self.has_object:
@@ -124,6 +128,7 @@ class ManipulationEnv(BatchedRobotEnv):
             ee_pos_b=ee_pos_b,
             ee_quat_b=ee_quat_b,
             target_pose=self.target_pose,
+            gripper_closure=self._gripper_closure(joint_pos),
         )
         if self.has_object:
             o, d = self.object_qpos, self.object_dof
@@ -133,6 +138,10 @@ class ManipulationEnv(BatchedRobotEnv):
             state.object_lift_m = qpos[:, o + 2] - self.object_rest_z
         self.last_joint_vel = joint_vel
         return state
+
+    def _gripper_closure(self, joint_pos: torch.Tensor) -> torch.Tensor:
+        low, high = self.joint_range[self.gripper_index]
+        return ((high - joint_pos[:, self.gripper_index]) / (high - low)).clamp(0.0, 1.0)
 
     # ---------------------------------------------------- rewards and success
     def _compute_rewards(self) -> torch.Tensor:

@@ -38,6 +38,8 @@ def arm_lift() -> EnvConfig:
         reach_orientation_fine=0.0,
         object_lift=4.0,
         object_goal=8.0,
+        # without it the policy learns to hover at the cube with the gripper open and never grasps
+        object_grasp=2.0,
         position_kernel_m=0.1,
         position_fine_kernel_m=0.02,
         # off: the fast finger exceeds its 0.2 m/s limit whenever exploration moves it, and the penalty taught

@@ -71,6 +71,12 @@ def object_goal(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
     return (1.0 - torch.tanh(distance / 0.05)) * (state.object_lift_m > LIFT_STARTED_M)
 
 
+def object_grasp(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
+    """Gripper closure with the end effector at the object: makes closing there worth discovering."""
+    near = torch.linalg.norm(state.ee_pos_b - state.object_pos_b, dim=1) < ctx.cfg.rewards.grasp_distance_m
+    return state.gripper_closure * near
+
+
 def action_rate(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
     return torch.sum(torch.square(state.action - state.last_action), dim=1)
 
@@ -100,6 +106,7 @@ REWARD_TERMS: dict[str, Callable[[ArmState, ManipulationContext], torch.Tensor]]
     "reach_orientation_fine": reach_orientation_fine,
     "object_lift": object_lift,
     "object_goal": object_goal,
+    "object_grasp": object_grasp,
     "action_rate": action_rate,
     "joint_vel": joint_vel,
     "joint_velocity_limits": joint_velocity_limits,
@@ -107,7 +114,7 @@ REWARD_TERMS: dict[str, Callable[[ArmState, ManipulationContext], torch.Tensor]]
     "termination": termination,
 }
 
-OBJECT_REWARD_TERMS = ("object_lift", "object_goal")
+OBJECT_REWARD_TERMS = ("object_lift", "object_goal", "object_grasp")
 
 
 # ------------------------------------------------------ success and failure

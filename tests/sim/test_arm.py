@@ -18,7 +18,7 @@ from sim.robot_spec import SpecError, load_robot_spec
 from sim.rotations import quat_multiply, rotation_vector_quat
 from sim.tasks import make_task_config
 from sim.terms.arm_state import ArmState
-from sim.terms.manipulation import reach_succeeded
+from sim.terms.manipulation import ManipulationContext, object_grasp, reach_succeeded
 from sim.terms.targets import FINGERS_DOWN_QUAT
 
 ARM_DIR = Path(__file__).resolve().parents[2] / "sim" / "robots" / "arm"
@@ -255,4 +255,20 @@ def test_reach_episode_success_is_judged_at_its_end():
     assert results is not None and results["ids"].tolist() == [0, 1]
     assert results["success"].tolist() == [True, False]
     assert results["final_position_error_m"][1] > 0.1
+    env.close()
+
+
+def test_grasp_reward_needs_a_closed_gripper_at_the_object():
+    env = make_env(arm_config("arm-lift", num_envs=3, randomized=False), seed=0)
+    o = env.object_qpos
+    env.qpos[:, env.qpos_ids[-1]] = [0.04, 0.0, 0.0]  # open, closed, closed
+    for i, offset in enumerate([0.0, 0.0, 0.1]):  # the third end effector is 10 cm from the cube
+        env.qpos[i, o : o + 3] = env.site_xpos[i, env.ee_site] + [offset, 0.0, 0.0]
+    env.batch.forward(np.arange(3, dtype=np.int32))
+    state = env._read_state()
+    assert state.gripper_closure.tolist() == pytest.approx([0.0, 1.0, 1.0])
+    ctx = ManipulationContext(
+        env.cfg.manipulation, torch.zeros(3, dtype=torch.bool), env.soft_joint_limits, env.soft_velocity_limits
+    )
+    assert object_grasp(state, ctx).tolist() == [0.0, 1.0, 0.0]
     env.close()
