@@ -20,7 +20,7 @@ import torch
 from sim.batched_env import SOFT_LIMIT_FRACTION, BatchedRobotEnv, range_or_zero
 from sim.config_io import ConfigError
 from sim.robot_spec import SpecError
-from sim.rotations import canonical_quat, quat_multiply, quat_rotate_inverse, yaw_quat
+from sim.rotations import canonical_quat, positive_w_quat, quat_multiply, quat_rotate_inverse, yaw_quat
 from sim.terms import manipulation
 from sim.terms.arm_state import ArmState
 from sim.terms.manipulation import ManipulationContext
@@ -132,7 +132,9 @@ class ManipulationEnv(BatchedRobotEnv):
         )
         if self.has_object:
             o, d = self.object_qpos, self.object_dof
-            state.object_pos_b, state.object_quat_b = self._to_base(qpos[:, o : o + 3], qpos[:, o + 3 : o + 7])
+            state.object_pos_b, object_quat_b = self._to_base(qpos[:, o : o + 3], qpos[:, o + 3 : o + 7])
+            # the cube turns about the vertical by any angle: w >= 0 keeps that continuous
+            state.object_quat_b = positive_w_quat(object_quat_b)
             base_quat = self.base_quat_w.expand(self.num_envs, 4)
             state.object_lin_vel_b = quat_rotate_inverse(base_quat, qvel[:, d : d + 3])
             state.object_lift_m = qpos[:, o + 2] - self.object_rest_z

@@ -81,3 +81,9 @@ def canonical_quat(quat_wxyz: torch.Tensor) -> torch.Tensor:
     """
     largest = torch.gather(quat_wxyz, -1, quat_wxyz.abs().argmax(dim=-1, keepdim=True))
     return torch.where(largest < 0, -quat_wxyz, quat_wxyz)
+
+
+def positive_w_quat(quat_wxyz: torch.Tensor) -> torch.Tensor:
+    """The same rotation with w >= 0: continuous for rotations about one axis by any angle in (-pi, pi),
+    such as an object's yaw on a table (canonical_quat would flip such a yaw at -90 degrees)."""
+    return torch.where(quat_wxyz[..., :1] < 0, -quat_wxyz, quat_wxyz)
