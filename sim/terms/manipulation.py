@@ -15,7 +15,8 @@ import torch
 from sim.rotations import quat_angle_between
 from sim.tasks.config import ManipulationConfig
 from sim.terms.arm_state import ArmState
-from sim.terms.rewards import soft_limit_excess
+# the same terms as locomotion's: they read joint_pos_rad, soft_joint_limits_rad and terminated only
+from sim.terms.rewards import joint_limits, termination
 
 LIFT_STARTED_M = 0.02  # the object is off the table: goal-tracking reward starts
 
@@ -88,15 +89,6 @@ def joint_vel(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
 def joint_velocity_limits(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
     """How far the joint speeds exceed their soft limits (a real arm stops itself beyond its limits)."""
     return torch.sum((state.joint_vel_rad_s.abs() - ctx.soft_velocity_limits).clamp(min=0.0), dim=1)
-
-
-def joint_limits(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
-    """How far the joints are outside their soft limits, rad."""
-    return soft_limit_excess(state.joint_pos_rad, ctx.soft_joint_limits_rad)
-
-
-def termination(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
-    return ctx.terminated.float()
 
 
 REWARD_TERMS: dict[str, Callable[[ArmState, ManipulationContext], torch.Tensor]] = {
