@@ -15,6 +15,7 @@ import torch
 from sim.rotations import quat_angle_between
 from sim.tasks.config import ManipulationConfig
 from sim.terms.arm_state import ArmState
+
 # the same terms as locomotion's: they read joint_pos_rad, soft_joint_limits_rad and terminated only
 from sim.terms.rewards import joint_limits, termination
 
