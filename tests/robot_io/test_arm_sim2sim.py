@@ -21,23 +21,17 @@ from simreal.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 ARM_PARAMS = ROOT / "launch" / "params" / "arm.yaml"
 FINAL_BUNDLE = ROOT / "policies" / "pretrained" / "arm-reach" / "bundle"
-PRELIMINARY_BUNDLE = Path("/tmp/arm_reach_prelim")  # a partially trained policy, until the final one ships
-ARM_BUNDLE = FINAL_BUNDLE if (FINAL_BUNDLE / "deploy.yaml").is_file() else PRELIMINARY_BUNDLE
-# The preliminary bundle ends 1.6 cm from TARGET both here and in the training env (nominal dynamics, 3 s);
-# tighten to the final bundle's numbers once it ships.
-POSITION_ERROR_BOUND_M = 0.03
+ARM_BUNDLE = FINAL_BUNDLE
+# arm-reach's success tolerances; the shipped bundle ends 1.0 cm / 0.05 rad from TARGET here
+POSITION_ERROR_BOUND_M = 0.02
+ORIENTATION_ERROR_BOUND_RAD = 0.1
 POLICY_SECONDS = 3.0  # the arm-reach training episode's length
 TARGET = (0.5, 0.1, 0.2, 0.0, 1.0, 0.0, 0.0)  # 14 cm from the default pose's end effector, fingers down
 MOVED_AT_LEAST_M = 0.1  # the goal is this far from where the end effector starts: it had to move
 EE_POSE_RATE_HZ = 100.0  # launch/params/arm.yaml base_state_rate_hz
 
-needs_bundle = pytest.mark.skipif(
-    not (ARM_BUNDLE / "deploy.yaml").is_file(), reason=f"no arm-reach bundle at {ARM_BUNDLE}"
-)
-
 
 @pytest.mark.slow
-@needs_bundle
 def test_arm_reaches_a_target_pose_over_dds(ros_domain: int) -> None:
     config = Sim2SimConfig(
         bundle=ARM_BUNDLE, params=ARM_PARAMS, target_pose=TARGET, seconds=POLICY_SECONDS, domain_id=ros_domain
@@ -61,6 +55,7 @@ def test_arm_reaches_a_target_pose_over_dds(ros_domain: int) -> None:
     assert np.linalg.norm(start[:3] - np.array(TARGET[:3])) >= MOVED_AT_LEAST_M
     assert result["initial_position_error_m"] >= MOVED_AT_LEAST_M
     assert result["position_error_m"] <= POSITION_ERROR_BOUND_M, result
+    assert result["orientation_error_rad"] <= ORIENTATION_ERROR_BOUND_RAD, result
     assert result["controller_states"] == ["ZERO_TORQUE", "STAND_UP", "STANDING", "POLICY", "SIT_DOWN"]
     assert result["sat_down"] is True
     assert result["policy_seconds"] == pytest.approx(POLICY_SECONDS, abs=0.2)
