@@ -22,6 +22,7 @@ from safetensors.numpy import save_file
 
 from policies.bundle import DEPLOY_YAML, FORMAT_VERSION, ONNX, WEIGHTS, BundleError, load_bundle, sha256_of
 from policies.inference import LoadedPolicy, open_run
+from policies.run_dir import RunConfig, load_run_config
 from sim.terms.observations import SIMULATION_ONLY_TERMS
 
 
@@ -31,6 +32,15 @@ class SafetyDefaults:
 
     state_timeout_s: float = 0.1  # stale /joint_states or /imu/data for this long -> DAMPING
     damping_kd: float = 2.0  # N m s/rad in DAMPING (kp = 0)
+
+
+def _check_deployable(config: RunConfig, run_dir: Path) -> None:
+    sim_only = [t.name for t in config.env.observations.policy if t.name in SIMULATION_ONLY_TERMS]
+    if sim_only:
+        raise BundleError(
+            f"{run_dir}: task {config.env.task} observes {sim_only}, which have no robot source in the C++ core "
+            "yet (simulation only): it trains and evaluates, but does not export to a deploy bundle"
+        )
 
 
 def folded_layers(policy: LoadedPolicy) -> list[torch.nn.Linear]:
@@ -118,15 +128,10 @@ def folded_gru_network(policy: LoadedPolicy, activation: str) -> FoldedGruPolicy
 def export_run(run_dir: Path, iteration: int | None, out: Path, safety: SafetyDefaults | None = None) -> Path:
     """Write deploy.yaml, policy.safetensors and policy.onnx into `out` (replaced atomically)."""
     safety = safety or SafetyDefaults()
+    _check_deployable(load_run_config(run_dir), run_dir)  # before building an env and loading weights
     # randomized: the bundle's provenance records the ranges the policy was trained on
     env, policy = open_run(run_dir, iteration, num_envs=1, dynamics="randomized", seed=0)
     config = policy.config
-    sim_only = [t.name for t in config.env.observations.policy if t.name in SIMULATION_ONLY_TERMS]
-    if sim_only:
-        raise BundleError(
-            f"{run_dir}: task {config.env.task} observes {sim_only}, which have no robot source in the C++ core "
-            "yet (simulation only): it trains and evaluates, but does not export to a deploy bundle"
-        )
     spec = env.spec
     activation = config.train.ppo.activation
     if policy.is_recurrent:

@@ -19,8 +19,8 @@ import torch
 
 from sim.batched_env import SOFT_LIMIT_FRACTION, BatchedRobotEnv, range_or_zero
 from sim.config_io import ConfigError
-from sim.robot_spec import SpecError
-from sim.rotations import canonical_quat, positive_w_quat, quat_multiply, quat_rotate_inverse, yaw_quat
+from sim.robot_spec import SpecError, fixed_base_body
+from sim.rotations import canonical_quat, positive_w_quat, quat_conjugate, quat_multiply, quat_rotate_inverse, yaw_quat
 from sim.terms import manipulation
 from sim.terms.arm_state import ArmState
 from sim.terms.manipulation import ManipulationContext
@@ -58,8 +58,7 @@ class ManipulationEnv(BatchedRobotEnv):
         self.site_xpos = self.batch.bind("site_xpos")
         self.xquat = self.batch.bind("xquat")
         # the arm's base frame: the fixed body its first joint hangs from
-        first_joint_body = model.jnt_bodyid[model.joint(self.spec.joint_names[0]).id]
-        base = int(model.body_rootid[first_joint_body])
+        base = fixed_base_body(model, self.spec)
         data = mujoco.MjData(model)
         mujoco.mj_kinematics(model, data)
         self.base_pos_w = torch.tensor(data.xpos[base], dtype=torch.float32)
@@ -108,8 +107,7 @@ class ManipulationEnv(BatchedRobotEnv):
         position_b = quat_rotate_inverse(base_quat, position_w - self.base_pos_w)
         if quat_w is None:
             return position_b
-        inverse = base_quat * torch.tensor([1.0, -1.0, -1.0, -1.0])
-        return position_b, canonical_quat(quat_multiply(inverse, quat_w))
+        return position_b, canonical_quat(quat_multiply(quat_conjugate(base_quat), quat_w))
 
     def _read_state(self) -> ArmState:
         qpos, qvel, joint_vel = self._read_joint_state()
@@ -158,10 +156,9 @@ class ManipulationEnv(BatchedRobotEnv):
             # held for lift_hold_s; the half-step margin keeps float sums of step_dt from missing it
             self.success |= self.lifted_time_s >= cfg.lift_hold_s - 0.5 * self.step_dt
         self.time_outs = (self.episode_length_buf >= self.max_episode_length) & ~self.terminated
-        if cfg.goal == "reach":
-            self.success = manipulation.reach_succeeded(state, cfg)
         self.final_position_error_m = manipulation.ee_position_error_m(state, cfg)
         if cfg.goal == "reach":
+            self.success = manipulation.reach_succeeded(state, cfg)
             self.final_orientation_error_rad = manipulation.ee_orientation_error_rad(state)
         context = ManipulationContext(
             cfg=cfg,

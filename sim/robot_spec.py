@@ -246,6 +246,11 @@ def actuator_ids(model: mujoco.MjModel, spec: RobotSpec) -> np.ndarray:
     return np.array([_actuator_for_joint(model, name) for name in spec.joint_names])
 
 
+def fixed_base_body(model: mujoco.MjModel, spec: RobotSpec) -> int:
+    """The body a fixed-base robot's chain hangs from (the root of its first joint's body)."""
+    return int(model.body_rootid[model.jnt_bodyid[model.joint(spec.joint_names[0]).id]])
+
+
 def joint_qpos_ids(model: mujoco.MjModel, spec: RobotSpec) -> np.ndarray:
     return np.array([model.jnt_qposadr[model.joint(name).id] for name in spec.joint_names])
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from sim.config_io import ConfigError, to_dict
-from sim.robot_spec import RobotSpec, SpecError, actuator_ids, joint_dof_ids
+from sim.robot_spec import RobotSpec, SpecError, actuator_ids, fixed_base_body, joint_dof_ids
 from sim.rotations import quat_multiply, rotation_vector_quat
 from sim.tasks.config import RandomizationConfig, Range
 
@@ -67,8 +67,7 @@ class DomainRandomizer:
         self.dofs = joint_dof_ids(model, spec)
         self.foot_geoms = np.array([model.geom(name).id for name in spec.feet], dtype=int)
         # the trunk of a legged robot; the fixed base of an arm (the body its first joint hangs from)
-        first_joint_body = model.jnt_bodyid[model.joint(spec.joint_names[0]).id]
-        self.trunk = model.body(spec.base_body).id if spec.floating_base else int(model.body_rootid[first_joint_body])
+        self.trunk = model.body(spec.base_body).id if spec.floating_base else fixed_base_body(model, spec)
         self.links = np.array(
             [b for b in range(1, model.nbody) if b != self.trunk and _is_descendant(model, b, self.trunk)]
         )

@@ -15,7 +15,7 @@ from sim.config_io import ConfigError
 from sim.envs import make_env
 from sim.manipulation_env import OBJECT_BODY, OBJECT_GEOM
 from sim.robot_spec import SpecError, load_robot_spec
-from sim.rotations import quat_multiply, rotation_vector_quat
+from sim.rotations import quat_conjugate, quat_multiply, rotation_vector_quat
 from sim.tasks import make_task_config
 from sim.terms.arm_state import ArmState
 from sim.terms.manipulation import ManipulationContext, object_grasp, reach_succeeded
@@ -146,9 +146,7 @@ def test_camera_and_light_terms_read_back(lift_env):
             np.testing.assert_allclose(offset, p["camera_position_offset_m"][i, k])
             assert np.all(np.abs(offset) <= 0.02 + 1e-12)
             # the rotation between nominal and randomized camera: at most 3° about each axis
-            turn = quat_multiply(
-                torch.tensor(nominal.cam_quat[cam]) * torch.tensor([1.0, -1, -1, -1]), torch.tensor(model.cam_quat[cam])
-            )
+            turn = quat_multiply(quat_conjugate(torch.tensor(nominal.cam_quat[cam])), torch.tensor(model.cam_quat[cam]))
             angle = 2 * math.acos(min(1.0, abs(float(turn[0]))))
             assert 0.0 < angle <= math.sqrt(3) * math.radians(3.0) + 1e-9
         np.testing.assert_allclose(model.light_diffuse, nominal.light_diffuse * p["light_diffuse_scale"][i][:, None])
