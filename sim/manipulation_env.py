@@ -48,6 +48,7 @@ class ManipulationEnv(BatchedRobotEnv):
         scene = mujoco.MjSpec.from_file(str(self.spec.mjcf_path))
         if cfg.object.enabled:
             _add_cube(scene, cfg.object.size_m, cfg.object.mass_kg, cfg.object.friction)
+            _add_finger_contact_sensors(scene, cfg.finger_geoms)
         return scene.compile()
 
     def _resolve_task_indices(self) -> None:
@@ -63,10 +64,6 @@ class ManipulationEnv(BatchedRobotEnv):
         mujoco.mj_kinematics(model, data)
         self.base_pos_w = torch.tensor(data.xpos[base], dtype=torch.float32)
         self.base_quat_w = torch.tensor(data.xquat[base], dtype=torch.float32)
-        gripper = self.cfg.manipulation.gripper_joint
-        if gripper not in self.spec.joint_names:
-            raise ConfigError(f"manipulation.gripper_joint {gripper!r} is not one of the robot's joint_names")
-        self.gripper_index = self.spec.joint_names.index(gripper)
         self.soft_velocity_limits = torch.tensor(SOFT_LIMIT_FRACTION * self.spec.velocity_limit, dtype=torch.float32)
         self.has_object = self.cfg.manipulation.object.enabled
         if self.has_object:
@@ -75,6 +72,8 @@ class ManipulationEnv(BatchedRobotEnv):
             self.object_dof = int(model.jnt_dofadr[joint])
             self.object_geom = model.geom(OBJECT_GEOM).id
             self.object_nominal_xy = np.array(self.cfg.manipulation.object.position_m)
+            sensors = [model.sensor(_finger_contact_sensor(g)) for g in self.cfg.manipulation.finger_geoms]
+            self.finger_contact_adr = np.array([int(model.sensor_adr[s.id]) for s in sensors])
 
     def _randomizer_args(self) -> dict:
         object_geom = OBJECT_GEOM if self.cfg.manipulation.object.enabled else None
@@ -126,7 +125,6 @@ class ManipulationEnv(BatchedRobotEnv):
             ee_pos_b=ee_pos_b,
             ee_quat_b=ee_quat_b,
             target_pose=self.target_pose,
-            gripper_closure=self._gripper_closure(joint_pos),
         )
         if self.has_object:
             o, d = self.object_qpos, self.object_dof
@@ -136,12 +134,10 @@ class ManipulationEnv(BatchedRobotEnv):
             base_quat = self.base_quat_w.expand(self.num_envs, 4)
             state.object_lin_vel_b = quat_rotate_inverse(base_quat, qvel[:, d : d + 3])
             state.object_lift_m = qpos[:, o + 2] - self.object_rest_z
+            sensors = np.array(self.sensordata[:, self.finger_contact_adr], dtype=np.float32)
+            state.finger_contacts = torch.from_numpy(sensors > 0.5)
         self.last_joint_vel = joint_vel
         return state
-
-    def _gripper_closure(self, joint_pos: torch.Tensor) -> torch.Tensor:
-        low, high = self.joint_range[self.gripper_index]
-        return ((high - joint_pos[:, self.gripper_index]) / (high - low)).clamp(0.0, 1.0)
 
     # ---------------------------------------------------- rewards and success
     def _compute_rewards(self) -> torch.Tensor:
@@ -255,3 +251,23 @@ def _add_cube(scene: mujoco.MjSpec, size_m: float, mass_kg: float, friction: flo
         solref=[0.005, 1.0],
         rgba=[0.85, 0.2, 0.15, 1.0],
     )
+
+
+def _finger_contact_sensor(finger_geom: str) -> str:
+    return f"{finger_geom}_touches_object"
+
+
+def _add_finger_contact_sensors(scene: mujoco.MjSpec, finger_geoms: list[str]) -> None:
+    """One contact sensor per finger geom: 1 while it touches the object, else 0."""
+    for finger in finger_geoms:
+        if scene.geom(finger) is None:
+            raise ConfigError(f"manipulation.finger_geoms: the robot has no geom {finger!r}")
+        scene.add_sensor(
+            name=_finger_contact_sensor(finger),
+            type=mujoco.mjtSensor.mjSENS_CONTACT,
+            objtype=mujoco.mjtObj.mjOBJ_GEOM,
+            objname=finger,
+            reftype=mujoco.mjtObj.mjOBJ_GEOM,
+            refname=OBJECT_GEOM,
+            intprm=[1 << int(mujoco.mjtConDataField.mjCONDATA_FOUND), 0, 1],
+        )

@@ -38,7 +38,7 @@ def arm_lift() -> EnvConfig:
         reach_orientation_fine=0.0,
         object_lift=4.0,
         object_goal=8.0,
-        # without it the policy learns to hover at the cube with the gripper open and never grasps
+        # both pads on the cube: without it the policy hovers at the cube with the gripper open and never grasps
         object_grasp=2.0,
         position_kernel_m=0.1,
         position_fine_kernel_m=0.02,

@@ -153,7 +153,7 @@ class ManipulationRewardConfig:
     reach_orientation_fine: float = 1.0  # 1 - tanh(angle / orientation_fine_kernel_rad), reach only
     object_lift: float = 0.0  # lift height over lift_height_m, clamped to [0, 1] (lift tasks)
     object_goal: float = 0.0  # 1 - tanh(d / 0.05 m), object to the point above its start, once lifted
-    object_grasp: float = 0.0  # gripper closure while the end effector is within grasp_distance_m of the object
+    object_grasp: float = 0.0  # 1 while every finger pad touches the object (a grasp)
     action_rate: float = -0.01
     joint_vel: float = -0.001
     joint_velocity_limits: float = -1.0  # joint speed above 90 % of the spec's velocity_limit (rad/s)
@@ -164,7 +164,6 @@ class ManipulationRewardConfig:
     position_fine_kernel_m: float = 0.03
     orientation_kernel_rad: float = 0.5
     orientation_fine_kernel_rad: float = 0.1
-    grasp_distance_m: float = 0.02
 
 
 @dataclass
@@ -172,7 +171,8 @@ class ManipulationConfig:
     """What a manipulation task asks of the arm: reach a target pose, or lift the object."""
 
     goal: str = "reach"  # "reach" | "lift"
-    gripper_joint: str = "finger_joint"  # its range: closed at the low end, open at the high end
+    # the geoms whose contacts with the object make a grasp (object_grasp)
+    finger_geoms: list[str] = field(default_factory=lambda: ["finger_left_pad", "finger_right_pad"])
     object: ObjectConfig = field(default_factory=ObjectConfig)
     target: TargetConfig = field(default_factory=TargetConfig)
     position_tolerance_m: float = 0.02  # reach success

@@ -20,8 +20,8 @@ class ArmState:
     ee_pos_b: torch.Tensor  # (N, 3) m, end-effector site
     ee_quat_b: torch.Tensor  # (N, 4) (w, x, y, z)
     target_pose: torch.Tensor  # (N, 7) goal position + quaternion; for lift, the point above the object's start
-    gripper_closure: torch.Tensor | None = None  # (N,) 0 fully open .. 1 fully closed
     object_pos_b: torch.Tensor | None = None  # (N, 3) m, object centre
     object_quat_b: torch.Tensor | None = None  # (N, 4)
     object_lin_vel_b: torch.Tensor | None = None  # (N, 3) m/s
     object_lift_m: torch.Tensor | None = None  # (N,) centre height above its resting height on the table
+    finger_contacts: torch.Tensor | None = None  # (N, fingers) bool, finger pad touches the object

@@ -74,9 +74,11 @@ def object_goal(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
 
 
 def object_grasp(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:
-    """Gripper closure with the end effector at the object: makes closing there worth discovering."""
-    near = torch.linalg.norm(state.ee_pos_b - state.object_pos_b, dim=1) < ctx.cfg.rewards.grasp_distance_m
-    return state.gripper_closure * near
+    """Every finger pad touches the object: makes closing on it worth discovering before any lift pays.
+
+    Contact, not gripper closure: a closure reward pays most for fingers shut beside the cube.
+    """
+    return state.finger_contacts.all(dim=1).float()
 
 
 def action_rate(state: ArmState, ctx: ManipulationContext) -> torch.Tensor:

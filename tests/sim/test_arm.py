@@ -256,17 +256,20 @@ def test_reach_episode_success_is_judged_at_its_end():
     env.close()
 
 
-def test_grasp_reward_needs_a_closed_gripper_at_the_object():
+def test_grasp_reward_needs_both_finger_pads_on_the_object():
     env = make_env(arm_config("arm-lift", num_envs=3, randomized=False), seed=0)
     o = env.object_qpos
-    env.qpos[:, env.qpos_ids[-1]] = [0.04, 0.0, 0.0]  # open, closed, closed
-    for i, offset in enumerate([0.0, 0.0, 0.1]):  # the third end effector is 10 cm from the cube
-        env.qpos[i, o : o + 3] = env.site_xpos[i, env.ee_site] + [offset, 0.0, 0.0]
+    fingers = [env.model.jnt_qposadr[env.model.joint(j).id] for j in ("finger_joint", "finger_joint_mirror")]
+    half_size_m = 0.5 * env.cfg.manipulation.object.size_m
+    # each pad's inner face sits 2 mm beyond its joint position: 1 mm into the cube, open, pressed on nothing
+    for i, (opening_m, offset_m) in enumerate([(half_size_m - 0.003, 0.0), (0.04, 0.0), (half_size_m - 0.003, 0.1)]):
+        env.qpos[i, fingers] = opening_m
+        env.qpos[i, o : o + 3] = env.site_xpos[i, env.ee_site] + [offset_m, 0.0, 0.0]
     env.batch.forward(np.arange(3, dtype=np.int32))
     state = env._read_state()
-    assert state.gripper_closure.tolist() == pytest.approx([0.0, 1.0, 1.0])
+    assert state.finger_contacts.tolist() == [[True, True], [False, False], [False, False]]
     ctx = ManipulationContext(
         env.cfg.manipulation, torch.zeros(3, dtype=torch.bool), env.soft_joint_limits, env.soft_velocity_limits
     )
-    assert object_grasp(state, ctx).tolist() == [0.0, 1.0, 0.0]
+    assert object_grasp(state, ctx).tolist() == [1.0, 0.0, 0.0]
     env.close()
