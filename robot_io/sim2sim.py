@@ -495,8 +495,15 @@ class Operator:
             time.sleep(0.02)
         raise Sim2SimError(
             f"timed out after {timeout_s} s waiting for {what} (last state {self.recording.state()})"
+            + self._diagnostics_text()
             + _logs(self.children)
         )
+
+    def _diagnostics_text(self) -> str:
+        """The last /diagnostics status of every node: what a timed-out wait most needs to be explained."""
+        with self.recording.lock:
+            statuses = dict(self.recording.diagnostics)
+        return "".join(f"\n--- last /diagnostics of {name} ---\n{values}" for name, values in statuses.items())
 
 
 ROS_ENVIRONMENT = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION", "FASTDDS_BUILTIN_TRANSPORTS")
