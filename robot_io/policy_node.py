@@ -42,7 +42,7 @@ from std_srvs.srv import Trigger
 
 import simreal_rt
 from robot_io import ros_args, topics
-from robot_io.tick_stats import RingBuffer
+from robot_io.tick_stats import RingBuffer, StreamGaps
 
 # How long the control thread may wait for the GIL each time it takes it back (before the tick, after the core
 # and after each publish). CPython's default 5 ms is a quarter period; with the executor busy on 1.5 kHz of sensor
@@ -202,6 +202,8 @@ class PolicyNode(Node):
         self._lock = threading.Lock()  # guards the latest-message references below
         self._joint_state: JointState | None = None
         self._imu: Imu | None = None
+        self._joint_state_arrivals = StreamGaps()  # a stale-input fault says whether messages stopped arriving
+        self._imu_arrivals = StreamGaps()
         self._twist: Twist | None = None
         self._twist_arrival_s = -math.inf  # time.monotonic() of the last /cmd_vel
         self._target_pose: np.ndarray | None = None  # 7 values (position, unit quaternion w, x, y, z), never mutated
@@ -344,6 +346,7 @@ class PolicyNode(Node):
             return
         with self._lock:
             self._joint_state = msg  # never mutated after this: the tick copies from it
+            self._joint_state_arrivals.mark(time.monotonic())
 
     def _reject_joint_state(self, problem: str) -> None:
         """A malformed /joint_states is a fault: damp (every time, so a reset cannot outlive it) and log."""
@@ -357,6 +360,7 @@ class PolicyNode(Node):
     def _on_imu(self, msg: Imu) -> None:
         with self._lock:
             self._imu = msg
+            self._imu_arrivals.mark(time.monotonic())
 
     def _on_cmd_vel(self, msg: Twist) -> None:
         arrival_s = time.monotonic()  # Twist has no stamp: its age counts from arrival
@@ -569,9 +573,21 @@ class PolicyNode(Node):
         self._state_msg.data = state
         self._state_pub.publish(self._state_msg)
         if state == "DAMPING":
-            self.get_logger().warning(f"state DAMPING (cause {out['damping_cause']}, fault {out['fault']})")
+            self.get_logger().warning(
+                f"state DAMPING (cause {out['damping_cause']}, fault {out['fault']}); {self._arrivals_text()}"
+            )
         else:
             self.get_logger().info(f"state {state}")
+
+    def _arrivals_text(self) -> str:
+        """When the inputs last arrived: tells a sender that stopped from a message that was late."""
+        now_s = time.monotonic()
+        with self._lock:
+            streams = [(topics.JOINT_STATES, self._joint_state_arrivals)]
+            if self.uses_imu:
+                streams.append((topics.IMU, self._imu_arrivals))
+            parts = [f"last {topic} {g.since_last_ms(now_s):.0f} ms ago ({g.count} received)" for topic, g in streams]
+        return ", ".join(parts)
 
     def _record(self, start_s: float, deadline_s: float, late: bool, out: dict, latency_s: float) -> None:
         self.ticks += 1
@@ -590,6 +606,9 @@ class PolicyNode(Node):
         out = self._last_output or {}
         with self._lock:
             estop = self._estop
+            now_s = time.monotonic()
+            joint_state_gap_ms = self._joint_state_arrivals.take_max_gap_ms(now_s)
+            imu_gap_ms = self._imu_arrivals.take_max_gap_ms(now_s)
         # one copy and one percentile pass per statistic: this runs with the GIL held, beside the control thread
         jitter_p50, jitter_p99, jitter_max = self._jitter_ms.summary(50, 99)
         inference_p99, inference_max = self._inference_us.summary(99)
@@ -613,6 +632,9 @@ class PolicyNode(Node):
             "estop": str(estop).lower(),
             "velocity_command": json.dumps([round(float(v), 4) for v in self._velocity_command_rad]),
             "rejected_joint_states": str(self.rejected_joint_states),
+            # the longest silence of each input since the previous status: near state_timeout_s, a fault is close
+            "joint_state_max_gap_ms": f"{joint_state_gap_ms:.1f}",
+            "imu_max_gap_ms": f"{imu_gap_ms:.1f}",
             "imu_used": str(self.uses_imu).lower(),
             **(self._target_pose_diagnostics() if self.observes_target_pose else {}),
         }

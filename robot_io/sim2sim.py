@@ -507,10 +507,10 @@ class Operator:
 
 
 ROS_ENVIRONMENT = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION", "FASTDDS_BUILTIN_TRANSPORTS")
-# The tests run DDS over UDP on loopback only (FASTDDS_BUILTIN_TRANSPORTS, set in tests/robot_io/conftest.py):
-# once in CI, with Fast DDS's default shared-memory transport, 1 kHz best-effort /joint_states stopped reaching
-# the policy node 2.7 s after start-up (stale -> DAMPING). sim2sim itself keeps the default transports, which
-# gave the lower latency (state_to_command_latency_p99 1.3-1.8 ms vs 1.8-2.1 ms over UDP only).
+# The tests run DDS over UDP on loopback only (FASTDDS_BUILTIN_TRANSPORTS, set in tests/robot_io/conftest.py),
+# the path a robot's network takes. (It was first blamed for a start-up STALE_JOINT_STATE fault in CI; the cause
+# was numpy's lazy imports in the first diagnostics callback, see robot_io/tick_stats.py.) sim2sim itself keeps
+# the default transports, which gave the lower latency (state_to_command_latency_p99 1.3-1.8 ms vs 1.8-2.1 ms).
 UDP_ONLY = "UDPv4"
 # settings that could connect the simulated nodes to real ones: never passed on to sim2sim
 INHERITED_DDS_SETTINGS = (

@@ -81,6 +81,7 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from robot_io import ros_args, topics
 from robot_io.reality import Reality, RealityError
+from robot_io.tick_stats import StreamGaps
 from sim.errors import SimrealError
 from sim.robot_spec import RobotSpec, joint_dof_ids, joint_qpos_ids, load_robot_spec
 
@@ -572,6 +573,7 @@ class SimRobotNode(Node):
         self.spec = load_robot_spec(self.params.robot)
         self.core = EmulatorCore(self.spec, self.params)
         self.late_steps = 0
+        self._joint_state_publishes = StreamGaps()  # written by the physics thread; a diagnostic, no lock
         self.stalled_s = 0.0  # wall time lost to stalls longer than MAX_CATCH_UP_S (not caught up)
         self.dropped_messages = 0
         self.failure: BaseException | None = None
@@ -757,6 +759,7 @@ class SimRobotNode(Node):
         message.velocity = _doubles(core.dq)
         message.effort = _doubles(core.tau)
         self._joint_state_pub.publish(message)
+        self._joint_state_publishes.mark(time.monotonic())
 
     def _publish_ee_pose(self, sec: int, nanosec: int) -> None:
         """Ground truth: never dropped, never noisy (drop_rate and imu_noise are the robot's, not the referee's)."""
@@ -830,6 +833,8 @@ class SimRobotNode(Node):
             "late_steps": str(self.late_steps),
             "stalled_s": f"{self.stalled_s:.3f}",
             "dropped_messages": str(self.dropped_messages),
+            # the longest time between two /joint_states sent since the previous status (a stall shows here)
+            "joint_state_max_publish_gap_ms": f"{self._joint_state_publishes.take_max_gap_ms(time.monotonic()):.1f}",
             "rejected_commands": str(core.rejected_commands),
             "nonfinite_commands": str(core.nonfinite_commands),
             "command_queue_overflows": str(core.command_queue_overflows),

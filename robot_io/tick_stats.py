@@ -6,6 +6,11 @@ import math
 
 import numpy as np
 
+# np.percentile's first call imports numpy.ma and numpy.random lazily: 20-80 ms under the GIL. Inside the policy
+# node's first diagnostics callback that held the executor off /joint_states long enough for a STALE_JOINT_STATE
+# fault at start-up (CI, 2-core machine); here it is paid at import, before any control loop runs.
+np.percentile(np.zeros(2), 50.0)
+
 
 class RingBuffer:
     """The last `capacity` float samples; percentiles and max over them on demand."""
@@ -55,3 +60,32 @@ class RingBuffer:
 
     def max(self) -> float:
         return self.summary()[-1]
+
+
+class StreamGaps:
+    """Silences of one stream of events (arrivals or publishes): the longest since the last `take_max_gap_ms`,
+    and the time since the last event. Tells a sender that stopped from a message that was late."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._last_s = math.nan  # time.monotonic() of the last event
+        self._max_gap_s = 0.0
+
+    def mark(self, now_s: float) -> None:
+        """One event at monotonic time now_s."""
+        if self.count:
+            self._max_gap_s = max(self._max_gap_s, now_s - self._last_s)
+        self._last_s = now_s
+        self.count += 1
+
+    def since_last_ms(self, now_s: float) -> float:
+        """Milliseconds since the last event; NaN before the first."""
+        return (now_s - self._last_s) * 1e3
+
+    def take_max_gap_ms(self, now_s: float) -> float:
+        """The longest silence since the previous call, the ongoing one included, in ms (NaN before the first
+        event); then start over."""
+        if not self.count:
+            return math.nan
+        gap_s, self._max_gap_s = max(self._max_gap_s, now_s - self._last_s), 0.0
+        return gap_s * 1e3

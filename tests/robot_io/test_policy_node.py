@@ -33,7 +33,7 @@ from std_srvs.srv import Trigger
 import simreal_rt
 from robot_io import topics
 from robot_io.policy_node import PARAMETER_DEFAULTS, PolicyNode, ros_argv, serve
-from robot_io.tick_stats import RingBuffer
+from robot_io.tick_stats import RingBuffer, StreamGaps
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMS = REPO / "launch" / "params" / "quadruped.yaml"
@@ -317,6 +317,25 @@ def test_ring_buffer_keeps_the_last_samples() -> None:
     assert len(ring) == 0
 
 
+def test_stream_gaps_report_the_longest_silence_including_the_ongoing_one() -> None:
+    gaps = StreamGaps()
+    assert math.isnan(gaps.take_max_gap_ms(0.0))
+    for at_s in (0.0, 0.01, 0.15, 0.16):
+        gaps.mark(at_s)
+    assert gaps.count == 4 and gaps.since_last_ms(0.2) == pytest.approx(40.0)
+    assert gaps.take_max_gap_ms(0.17) == pytest.approx(140.0)
+    assert gaps.take_max_gap_ms(0.18) == pytest.approx(20.0)  # started over: only the silence since 0.16 s
+    assert gaps.take_max_gap_ms(0.5) == pytest.approx(340.0)  # a sender that stopped: the silence grows
+
+
+def test_numpys_lazy_imports_are_done_before_any_control_loop_runs() -> None:
+    """np.percentile's first call imports numpy.ma lazily (20-80 ms under the GIL): in the policy node's first
+    diagnostics callback that starved /joint_states into a STALE_JOINT_STATE fault at start-up."""
+    probe = "import sys, robot_io.tick_stats; print('numpy.ma' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "True"
+
+
 # ---- start-up ------------------------------------------------------------------------------------------------
 
 
@@ -433,7 +452,9 @@ def test_joint_states_stopping_damps_within_two_periods_plus_state_timeout(drive
     took_s = damping_s - last_stamp_s
     print(f"stale /joint_states -> DAMPING on ~/state {took_s * 1e3:.1f} ms after the last message's stamp")
     assert STATE_TIMEOUT_S < took_s <= 2 * PERIOD_S + STATE_TIMEOUT_S
-    assert driver.wait_for_diagnostics(lambda d: d["state"] == "DAMPING")["damping_cause"] == "STALE_JOINT_STATE"
+    damping = driver.wait_for_diagnostics(lambda d: d["state"] == "DAMPING")
+    assert damping["damping_cause"] == "STALE_JOINT_STATE"
+    assert float(damping["joint_state_max_gap_ms"]) > STATE_TIMEOUT_S * 1e3  # the silence that caused it
 
 
 def test_estop_latches_damping_and_reset_waits_for_release(driver: RobotDriver, start_node) -> None:
