@@ -59,6 +59,11 @@ setup(
         "ros-rosgraph-msgs==2.3.0",
         "ros-builtin-interfaces==2.3.0",
         "ros-rcl-interfaces==2.3.0",
+        # demonstration datasets (LeRobot v3.0 layout) and teleop devices
+        "pyarrow==26.0.1",
+        "av==18.1.0",
+        "pygame==2.6.1",
+        "evdev==2.0.0",
     ],
     extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.5", "atheris==3.0.0"]},
     entry_points={"console_scripts": ["simreal=simreal.cli:main"]},
