@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from rsl_rl.models import MLPModel, RNNModel
 
-from policies.config import rsl_rl_config
+from policies.config import TrainConfig, rsl_rl_config
 from policies.rsl_rl_env import as_tensordict
 from policies.run_dir import RunConfig, RunDirError, find_checkpoint, load_checkpoint, load_run_config
 from sim.batched_env import BatchedRobotEnv
@@ -62,14 +62,19 @@ def load_policy(
     return _load_actor(load_run_config(run_dir), run_dir, iteration, observations, num_actions)
 
 
+def build_actor(train: TrainConfig, observations: dict[str, torch.Tensor], num_actions: int) -> MLPModel:
+    """The actor network a run's train config describes (PPO and behaviour cloning build the same one)."""
+    actor_cfg = dict(rsl_rl_config(train, "actor")["actor"])
+    model_class = {"MLPModel": MLPModel, "RNNModel": RNNModel}[actor_cfg.pop("class_name")]
+    return model_class(as_tensordict(observations), {"actor": ["policy"]}, "actor", num_actions, **actor_cfg)
+
+
 def _load_actor(
     config: RunConfig, run_dir: Path, iteration: int | None, observations: dict[str, torch.Tensor], num_actions: int
 ) -> LoadedPolicy:
     path = find_checkpoint(run_dir, iteration)
     content = load_checkpoint(path)
-    actor_cfg = dict(rsl_rl_config(config.train, run_dir.name)["actor"])
-    model_class = {"MLPModel": MLPModel, "RNNModel": RNNModel}[actor_cfg.pop("class_name")]
-    actor = model_class(as_tensordict(observations), {"actor": ["policy"]}, "actor", num_actions, **actor_cfg)
+    actor = build_actor(config.train, observations, num_actions)
     try:
         actor.load_state_dict(content["actor_state_dict"])
     except (KeyError, RuntimeError) as error:

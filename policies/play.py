@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from policies.offscreen_gl import choose_gl_backend
+from sim.offscreen_gl import choose_gl_backend
 
 # (start time s, command vx m/s, vy m/s, yaw rad/s): stand, walk, trot faster, turn, side-step, stop
 SCRIPTED_TOUR = (

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from sim.config_io import ConfigError
+from simreal.demo_commands import DEMO_COMMANDS, add_demo_commands, run_demo_command
+from simreal.demo_commands import EXAMPLES as DEMO_EXAMPLES
 
 DEFAULT_TASK = "quadruped-flat"
 
@@ -54,6 +56,8 @@ then, from another shell: ros2 service call /simreal_policy/stand_up std_srvs/sr
   simreal bench inference --bundle policies/pretrained/quadruped-flat/bundle
   simreal bench inference --bundle policies/pretrained/quadruped-flat/bundle --iterations 100000 --json""",
 }
+
+EXAMPLES.update(DEMO_EXAMPLES)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -190,6 +194,7 @@ def _parser() -> argparse.ArgumentParser:
     bench_deploy.add_argument(
         "--domain-id", type=int, help="DDS domain (default: a random private one, never 0 nor this shell's)"
     )
+    add_demo_commands(sub)
     return parser
 
 
@@ -238,7 +243,7 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "play":
-        from policies.offscreen_gl import choose_gl_backend
+        from sim.offscreen_gl import choose_gl_backend
 
         try:
             choose_gl_backend()
@@ -290,6 +295,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         result = bench_inference(args.bundle, args.iterations)
         print(json.dumps(result) if args.json else format_table(result))
         return 0
+    if args.command in DEMO_COMMANDS:
+        return run_demo_command(args)
     if args.command in ("deploy", "sim-robot", "sim2sim") or (args.command == "bench" and args.bench_kind == "deploy"):
         return _ros_command(args)
     raise AssertionError(args.command)

@@ -1,0 +1,166 @@
+"""Behaviour cloning: the task's actor network fitted to recorded demonstrations (`simreal train-bc`).
+
+The dataset's `observation.state` is the task's policy observation (the teleop recorder writes it so),
+and its `action.joint_target` the joint targets sent; the env's action is (target - default) / scale.
+The result is an ordinary run directory (config.yaml, run.yaml, checkpoints/model_<epochs>.pt with
+`actor_state_dict`, summary.yaml, progress.csv), so `simreal eval`, `play` and `export` read it like a
+PPO run. Episodes, not frames, are split into training and validation: neighbouring frames are near
+copies, and a frame split would measure memory, not generalization.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from policies.config import TrainConfig
+from policies.inference import build_actor
+from policies.rsl_rl_env import as_tensordict
+from policies.run_dir import (
+    RunConfig,
+    RunDirError,
+    list_checkpoints,
+    save_checkpoint,
+    write_run_files,
+    write_text_atomic,
+    write_yaml_atomic,
+)
+from policies.train import seed_everything
+from sim.envs import make_env
+from sim.tasks import make_task_config
+
+
+class BCError(RunDirError):
+    """A dataset that does not fit the task, or a bad setting; the message names it."""
+
+
+@dataclass
+class BCConfig:
+    epochs: int = 200
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-5
+    validation_fraction: float = 0.1  # of the episodes (at least one when there are two or more)
+    hidden_dims: list[int] = field(default_factory=lambda: [256, 256, 128])
+    seed: int = 1
+
+
+@dataclass
+class Demonstrations:
+    """Recorded frames, whatever file they came from (the CLI reads the dataset: policies import only sim)."""
+
+    states: np.ndarray  # (frames, observation dim) float32: observation.state
+    joint_targets: np.ndarray  # (frames, joints) float32: action.joint_target
+    episode_of_frame: np.ndarray  # (frames,) int
+    state_names: list[str]  # one per observation.state component
+    source: str  # where they came from, for messages and the summary
+
+    @property
+    def num_episodes(self) -> int:
+        return len(np.unique(self.episode_of_frame))
+
+
+def check_fits_task(demos: Demonstrations, state_names: list[str], num_joints: int) -> None:
+    """BCError unless the states are this task's policy observation and the targets its joints."""
+    if not len(demos.states):
+        raise BCError(f"{demos.source} holds no complete episode")
+    if demos.state_names != state_names:
+        raise BCError(
+            f"{demos.source}: observation.state has {len(demos.state_names)} components that are not this task's "
+            f"policy observation ({len(state_names)}: {state_names[0]} .. {state_names[-1]}); record it with this task"
+        )
+    if demos.joint_targets.shape[1] != num_joints:
+        raise BCError(
+            f"{demos.source}: action.joint_target has {demos.joint_targets.shape[1]} joints, the task {num_joints}"
+        )
+
+
+def split_episodes(num_episodes: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """The episode indices held out for validation."""
+    count = round(fraction * num_episodes)
+    if num_episodes >= 2 and fraction > 0:
+        count = max(count, 1)
+    return rng.permutation(num_episodes)[:count]
+
+
+def train_bc(demos: Demonstrations, task: str, run_dir: Path, cfg: BCConfig) -> Path:
+    """Fit the actor, write the run directory; the checkpoint's path."""
+    if list_checkpoints(run_dir):
+        raise BCError(f"{run_dir} already holds checkpoints: pick a new --run-dir")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise BCError("--epochs and --batch-size must be at least 1")
+    seed_everything(cfg.seed)
+    env_cfg = make_task_config(task)
+    env_cfg.num_envs = 1
+    env = make_env(env_cfg, seed=cfg.seed)
+    names = [f"{term}.{i}" for term, dim, _, _ in env.observation_layout() for i in range(dim)]
+    check_fits_task(demos, names, env.num_actions)
+    train_cfg = TrainConfig(seed=cfg.seed)
+    train_cfg.ppo.actor_hidden_dims = list(cfg.hidden_dims)
+    env_cfg.num_envs = make_task_config(task).num_envs  # eval and play choose their own; keep the task's
+    write_run_files(run_dir, RunConfig(env=env_cfg, train=train_cfg), env.randomizer.ranges())
+    actor = build_actor(train_cfg, env.get_observations(), env.num_actions)
+    episodes = np.unique(demos.episode_of_frame)
+    held_out = episodes[split_episodes(len(episodes), cfg.validation_fraction, np.random.default_rng(cfg.seed))]
+    validation = np.isin(demos.episode_of_frame, held_out)
+    actions = (demos.joint_targets - env.default_joint_pos.numpy()) / env.spec.action_scale
+    losses = _fit(actor, demos.states, actions.astype(np.float32), validation, cfg, run_dir)
+    path = run_dir / "checkpoints" / f"model_{cfg.epochs}.pt"
+    save_checkpoint(path, {"actor_state_dict": actor.state_dict(), "iter": cfg.epochs})
+    write_yaml_atomic(
+        run_dir / "summary.yaml",
+        {
+            "kind": "behaviour cloning",
+            "dataset": demos.source,
+            "episodes": demos.num_episodes,
+            "validation_episodes": sorted(int(e) for e in held_out),
+            "frames": len(demos.states),
+            "epochs": cfg.epochs,
+            **losses,
+        },
+    )
+    return path
+
+
+def _fit(actor, states_np: np.ndarray, actions_np: np.ndarray, validation: np.ndarray, cfg: BCConfig, run_dir: Path):
+    """Mean-squared error on the action, Adam, minibatches; normalizer statistics from the training frames."""
+    states = torch.from_numpy(np.asarray(states_np, dtype=np.float32))
+    actions = torch.from_numpy(actions_np)
+    train_ids = torch.from_numpy(np.flatnonzero(~validation))
+    val_ids = torch.from_numpy(np.flatnonzero(validation))
+    actor.train()
+    actor.update_normalization(as_tensordict({"policy": states[train_ids]}))
+    actor.obs_normalizer.eval()  # the statistics stay those of the demonstrations from here on
+    optimizer = torch.optim.Adam(actor.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    rows = ["epoch,wall_time_s,train_loss,validation_loss"]
+    start = time.monotonic()
+    train_loss = validation_loss = float("nan")
+    progress = tqdm(range(1, cfg.epochs + 1), desc="train-bc", unit="epoch", mininterval=2.0)
+    for epoch in progress:
+        order = train_ids[torch.randperm(len(train_ids))]
+        total = 0.0
+        for batch in order.split(cfg.batch_size):
+            loss = torch.mean((actor(as_tensordict({"policy": states[batch]})) - actions[batch]) ** 2)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss) * len(batch)
+        train_loss = total / len(train_ids)
+        validation_loss = _loss(actor, states[val_ids], actions[val_ids])
+        rows.append(f"{epoch},{time.monotonic() - start:.2f},{train_loss:.6f},{validation_loss:.6f}")
+        progress.set_postfix_str(f"train {train_loss:.4f} | validation {validation_loss:.4f}")
+    actor.eval()
+    write_text_atomic(run_dir / "progress.csv", "\n".join(rows) + "\n")
+    return {"final_train_loss": train_loss, "final_validation_loss": validation_loss}
+
+
+@torch.no_grad()
+def _loss(actor, states: torch.Tensor, actions: torch.Tensor) -> float:
+    if not len(states):
+        return float("nan")
+    return float(torch.mean((actor(as_tensordict({"policy": states})) - actions) ** 2))

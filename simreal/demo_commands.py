@@ -1,0 +1,169 @@
+"""`simreal teleop`, `simreal dataset` and `simreal train-bc`: demonstrations in, cloned policies out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+DEVICES = ("keyboard", "gamepad", "spacemouse", "scripted")
+DATASET_ACTIONS = ("info", "check", "recover")
+EXAMPLES = {
+    "teleop": """examples:
+  simreal teleop --task arm-lift --device scripted --dataset datasets/lift --episodes 50
+  simreal teleop --task arm-lift --device keyboard --dataset datasets/lift-human --episodes 10
+  simreal teleop --task arm-lift --device gamepad --dataset datasets/lift-human --viewer
+keys while recording: n next episode, r re-record, q stop, space toggles intervention, s marks success""",
+    "dataset": """examples:
+  simreal dataset info datasets/lift
+  simreal dataset check datasets/lift
+  simreal dataset recover datasets/lift""",
+    "train-bc": """examples:
+  simreal train-bc --dataset datasets/lift --task arm-lift --run-dir runs/lift-bc
+  simreal eval --run-dir runs/lift-bc --episodes 100 --dynamics randomized --json""",
+}
+DEMO_COMMANDS = tuple(EXAMPLES)
+
+
+def add_demo_commands(sub: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Register the three commands with the `simreal` parser (`sub` makes one sub-parser)."""
+    teleop = sub("teleop", "teleoperate the arm in simulation and record demonstrations (LeRobot v3.0 layout)")
+    teleop.add_argument("--task", default="arm-lift", help="arm-lift (default) or arm-reach")
+    teleop.add_argument("--device", choices=DEVICES, default="keyboard")
+    teleop.add_argument("--dataset", type=Path, required=True, help="dataset folder: created, or appended to")
+    teleop.add_argument("--episodes", type=int, default=10, help="episodes to commit (default 10)")
+    teleop.add_argument("--fps", type=int, default=30, help="recording rate, frames per second (default 30)")
+    teleop.add_argument("--seed", type=int, default=0)
+    teleop.add_argument("--nominal", action="store_true", help="no domain randomization")
+    teleop.add_argument("--image-size", type=int, nargs=2, default=(128, 96), metavar=("WIDTH", "HEIGHT"))
+    teleop.add_argument("--viewer", action="store_true", help="a MuJoCo viewer window (needs a display)")
+    dataset = sub("dataset", "inspect, check or recover a demonstration dataset")
+    dataset.add_argument("action", choices=DATASET_ACTIONS)
+    dataset.add_argument("dataset", type=Path)
+    dataset.add_argument("--json", action="store_true")
+    bc = sub("train-bc", "behaviour cloning: fit the task's actor to demonstrations (evaluate with simreal eval)")
+    bc.add_argument("--dataset", type=Path, required=True)
+    bc.add_argument("--task", default="arm-lift")
+    bc.add_argument("--run-dir", type=Path, required=True)
+    bc.add_argument("--epochs", type=int, default=200)
+    bc.add_argument("--batch-size", type=int, default=256)
+    bc.add_argument("--learning-rate", type=float, default=1e-3)
+    bc.add_argument("--hidden-dims", type=int, nargs="+", default=[256, 256, 128])
+    bc.add_argument("--seed", type=int, default=1)
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    if args.command == "teleop":
+        return _teleop(args)
+    if args.command == "dataset":
+        return _dataset(args)
+    return _train_bc(args)
+
+
+def _teleop(args: argparse.Namespace) -> int:
+    from sim.offscreen_gl import choose_gl_backend
+
+    choose_gl_backend()  # before mujoco's GL context module is first imported
+    from robot_io.teleop.arm_session import ArmTeleopConfig, ArmTeleopSession
+
+    width, height = args.image_size
+    scripted = args.device == "scripted"
+    config = ArmTeleopConfig(
+        task=args.task,
+        episodes=args.episodes,
+        fps=args.fps,
+        seed=args.seed,
+        randomized=not args.nominal,
+        image_width=width,
+        image_height=height,
+        realtime=not scripted,  # a person needs real time; a program does not
+        viewer=args.viewer,
+    )
+    session = ArmTeleopSession(config, _make_device(args.device), args.dataset)
+
+    def report(index: int, outcome) -> None:
+        verdict = "success" if outcome.success else "no success"
+        if outcome.committed:
+            print(f"episode {index}: {outcome.frames} frames, {verdict}", flush=True)
+        else:
+            print(f"episode discarded ({outcome.frames} frames)", flush=True)
+
+    committed = session.run(on_episode=report)
+    print(f"dataset: {args.dataset} ({committed} episodes recorded, {session.writer.num_episodes} in total)")
+    return 0
+
+
+def _make_device(kind: str):
+    if kind == "scripted":
+        from robot_io.teleop.scripted import ScriptedLiftExpert
+
+        return ScriptedLiftExpert()
+    from robot_io.teleop.devices import make_device
+
+    return make_device(kind)
+
+
+def _dataset(args: argparse.Namespace) -> int:
+    from robot_io.datasets import check_dataset, dataset_info, recover_dataset
+
+    if args.action == "info":
+        _print(dataset_info(args.dataset), args.json)
+        return 0
+    if args.action == "recover":
+        _print(recover_dataset(args.dataset), args.json)
+        return 0
+    problems = check_dataset(args.dataset)
+    if args.json:
+        print(json.dumps({"ok": not problems, "problems": problems}))
+    else:
+        print(f"{args.dataset}: " + ("ok" if not problems else f"{len(problems)} problems"))
+        for problem in problems:
+            print(f"  {problem}")
+    return 0 if not problems else 1
+
+
+def _train_bc(args: argparse.Namespace) -> int:
+    from policies.bc import BCConfig, train_bc
+
+    cfg = BCConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        hidden_dims=list(args.hidden_dims),
+        seed=args.seed,
+    )
+    print(f"run directory: {args.run_dir}")
+    checkpoint = train_bc(load_demonstrations(args.dataset), args.task, args.run_dir, cfg)
+    print(f"checkpoint: {checkpoint}\nevaluate: simreal eval --run-dir {args.run_dir} --json")
+    return 0
+
+
+def load_demonstrations(root: Path):
+    """The dataset's states and joint targets as policies.bc reads them (policies never import robot_io)."""
+    import numpy as np
+
+    from policies.bc import Demonstrations
+    from robot_io.datasets import load_dataset
+
+    ds = load_dataset(root)
+    names = list(ds.info["features"].get("observation.state", {}).get("names") or [])
+    states, targets, episodes = [], [], []
+    for episode in range(ds.num_episodes):
+        frames = ds.frames(episode)
+        states.append(np.asarray(frames["observation.state"], dtype=np.float32))
+        targets.append(np.asarray(frames["action.joint_target"], dtype=np.float32))
+        episodes.append(np.full(len(targets[-1]), episode))
+    if not states:
+        return Demonstrations(
+            np.zeros((0, len(names)), np.float32), np.zeros((0, 0), np.float32), np.zeros(0), names, str(root)
+        )
+    return Demonstrations(np.concatenate(states), np.concatenate(targets), np.concatenate(episodes), names, str(root))
+
+
+def _print(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    for key, value in result.items():
+        print(f"{key}: {value}")
