@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from sim.config_io import ConfigError
+
 DEVICES = ("keyboard", "gamepad", "spacemouse", "scripted")
 DATASET_ACTIONS = ("info", "check", "recover")
 EXAMPLES = {
@@ -14,6 +16,7 @@ EXAMPLES = {
   simreal teleop --task arm-lift --device scripted --dataset datasets/lift --episodes 50
   simreal teleop --task arm-lift --device keyboard --dataset datasets/lift-human --episodes 10
   simreal teleop --task arm-lift --device gamepad --dataset datasets/lift-human --viewer
+  simreal teleop --task quadruped-flat --device gamepad       (a twist on /cmd_vel)
 keys while recording: n next episode, r re-record, q stop, space toggles intervention, s marks success""",
     "dataset": """examples:
   simreal dataset info datasets/lift
@@ -29,9 +32,11 @@ DEMO_COMMANDS = tuple(EXAMPLES)
 def add_demo_commands(sub: Callable[[str, str], argparse.ArgumentParser]) -> None:
     """Register the three commands with the `simreal` parser (`sub` makes one sub-parser)."""
     teleop = sub("teleop", "teleoperate the arm in simulation and record demonstrations (LeRobot v3.0 layout)")
-    teleop.add_argument("--task", default="arm-lift", help="arm-lift (default) or arm-reach")
+    teleop.add_argument(
+        "--task", default="arm-lift", help="arm-lift (default) or arm-reach; quadruped-flat drives /cmd_vel"
+    )
     teleop.add_argument("--device", choices=DEVICES, default="keyboard")
-    teleop.add_argument("--dataset", type=Path, required=True, help="dataset folder: created, or appended to")
+    teleop.add_argument("--dataset", type=Path, help="dataset folder: created, or appended to (arm tasks)")
     teleop.add_argument("--episodes", type=int, default=10, help="episodes to commit (default 10)")
     teleop.add_argument("--fps", type=int, default=30, help="recording rate, frames per second (default 30)")
     teleop.add_argument("--seed", type=int, default=0)
@@ -62,6 +67,10 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
 
 def _teleop(args: argparse.Namespace) -> int:
+    if args.task.startswith("quadruped"):
+        return _drive_quadruped(args)
+    if args.dataset is None:
+        raise ConfigError("teleop of the arm records demonstrations: give --dataset DIR")
     from sim.offscreen_gl import choose_gl_backend
 
     choose_gl_backend()  # before mujoco's GL context module is first imported
@@ -91,6 +100,18 @@ def _teleop(args: argparse.Namespace) -> int:
 
     committed = session.run(on_episode=report)
     print(f"dataset: {args.dataset} ({committed} episodes recorded, {session.writer.num_episodes} in total)")
+    return 0
+
+
+def _drive_quadruped(args: argparse.Namespace) -> int:
+    """A twist on /cmd_vel from the device (the robot's policy node or sim2sim listens); nothing recorded."""
+    if args.device == "scripted":
+        raise ConfigError("the quadruped is driven by a person: --device keyboard, gamepad or spacemouse")
+    from robot_io.teleop.twist_teleop import TwistTeleopConfig, run_twist_teleop
+
+    print("publishing /cmd_vel; q stops")
+    sent = run_twist_teleop(_make_device(args.device), TwistTeleopConfig())
+    print(f"sent {sent} twists")
     return 0
 
 
