@@ -48,6 +48,7 @@ class BCConfig:
     validation_fraction: float = 0.1  # of the episodes (at least one when there are two or more)
     hidden_dims: list[int] = field(default_factory=lambda: [256, 256, 128])
     seed: int = 1
+    residual: bool = True  # predict the step from the last action (policies/residual_actor.py)
 
 
 @dataclass
@@ -102,14 +103,19 @@ def train_bc(demos: Demonstrations, task: str, run_dir: Path, cfg: BCConfig) -> 
     check_fits_task(demos, names, env.num_actions)
     train_cfg = TrainConfig(seed=cfg.seed)
     train_cfg.ppo.actor_hidden_dims = list(cfg.hidden_dims)
+    train_cfg.ppo.actor_output = "residual" if cfg.residual else "absolute"
     env_cfg.num_envs = make_task_config(task).num_envs  # eval and play choose their own; keep the task's
     write_run_files(run_dir, RunConfig(env=env_cfg, train=train_cfg), env.randomizer.ranges())
     actor = build_actor(train_cfg, env.get_observations(), env.num_actions)
     episodes = np.unique(demos.episode_of_frame)
     held_out = episodes[split_episodes(len(episodes), cfg.validation_fraction, np.random.default_rng(cfg.seed))]
     validation = np.isin(demos.episode_of_frame, held_out)
-    actions = (demos.joint_targets - env.default_joint_pos.numpy()) / env.spec.action_scale
-    losses = _fit(actor, demos.states, actions.astype(np.float32), validation, cfg, run_dir)
+    actions = torch.from_numpy((demos.joint_targets - env.default_joint_pos.numpy()) / env.spec.action_scale)
+    states = torch.from_numpy(np.asarray(demos.states, dtype=np.float32))
+    if cfg.residual:
+        training = ~torch.from_numpy(validation)
+        _set_residual(actor, env.observation_layout(), states[training], actions.float()[training])
+    losses = _fit(actor, states, actions.float(), validation, cfg, run_dir)
     path = run_dir / "checkpoints" / f"model_{cfg.epochs}.pt"
     save_checkpoint(path, {"actor_state_dict": actor.state_dict(), "iter": cfg.epochs})
     write_yaml_atomic(
@@ -127,16 +133,33 @@ def train_bc(demos: Demonstrations, task: str, run_dir: Path, cfg: BCConfig) -> 
     return path
 
 
-def _fit(actor, states_np: np.ndarray, actions_np: np.ndarray, validation: np.ndarray, cfg: BCConfig, run_dir: Path):
-    """Mean-squared error on the action, Adam, minibatches; normalizer statistics from the training frames."""
-    states = torch.from_numpy(np.asarray(states_np, dtype=np.float32))
-    actions = torch.from_numpy(actions_np)
+def _set_residual(actor, layout: list[tuple[str, int, float, float]], states: torch.Tensor, actions: torch.Tensor):
+    """Where last_action sits in the observation, and the demonstrations' step size per joint."""
+    start = 0
+    for term, dim, scale, _ in layout:
+        if term == "last_action":
+            if scale != 1.0:
+                raise BCError(f"a residual actor reads last_action unscaled; the task scales it by {scale}")
+            actor.last_action_index.copy_(torch.arange(start, start + dim))
+            break
+        start += dim
+    else:
+        raise BCError("a residual actor needs the task to observe last_action")
+    steps = actions - states[:, actor.last_action_index]
+    actor.step_scale.copy_(steps.std(dim=0).clamp(min=1e-3))
+
+
+def _fit(actor, states: torch.Tensor, actions: torch.Tensor, validation: np.ndarray, cfg: BCConfig, run_dir: Path):
+    """Mean-squared error (of the scaled step for a residual actor, else of the action), Adam, minibatches;
+    the observation normalizer's statistics come from the training frames and stay fixed."""
+    network = actor.network if cfg.residual else actor
+    targets = actor.step_of(as_tensordict({"policy": states}), actions) if cfg.residual else actions
     train_ids = torch.from_numpy(np.flatnonzero(~validation))
     val_ids = torch.from_numpy(np.flatnonzero(validation))
-    actor.train()
-    actor.update_normalization(as_tensordict({"policy": states[train_ids]}))
-    actor.obs_normalizer.eval()  # the statistics stay those of the demonstrations from here on
-    optimizer = torch.optim.Adam(actor.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    network.train()
+    network.update_normalization(as_tensordict({"policy": states[train_ids]}))
+    network.obs_normalizer.eval()
+    optimizer = torch.optim.Adam(network.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     rows = ["epoch,wall_time_s,train_loss,validation_loss"]
     start = time.monotonic()
     train_loss = validation_loss = float("nan")
@@ -145,22 +168,22 @@ def _fit(actor, states_np: np.ndarray, actions_np: np.ndarray, validation: np.nd
         order = train_ids[torch.randperm(len(train_ids))]
         total = 0.0
         for batch in order.split(cfg.batch_size):
-            loss = torch.mean((actor(as_tensordict({"policy": states[batch]})) - actions[batch]) ** 2)
+            loss = torch.mean((network(as_tensordict({"policy": states[batch]})) - targets[batch]) ** 2)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total += float(loss) * len(batch)
         train_loss = total / len(train_ids)
-        validation_loss = _loss(actor, states[val_ids], actions[val_ids])
+        validation_loss = _loss(network, states[val_ids], targets[val_ids])
         rows.append(f"{epoch},{time.monotonic() - start:.2f},{train_loss:.6f},{validation_loss:.6f}")
-        progress.set_postfix_str(f"train {train_loss:.4f} | validation {validation_loss:.4f}")
+        progress.set_postfix_str(f"train {train_loss:.4f} | validation {validation_loss:.4f}", refresh=False)
     actor.eval()
     write_text_atomic(run_dir / "progress.csv", "\n".join(rows) + "\n")
     return {"final_train_loss": train_loss, "final_validation_loss": validation_loss}
 
 
 @torch.no_grad()
-def _loss(actor, states: torch.Tensor, actions: torch.Tensor) -> float:
+def _loss(network, states: torch.Tensor, targets: torch.Tensor) -> float:
     if not len(states):
         return float("nan")
-    return float(torch.mean((actor(as_tensordict({"policy": states})) - actions) ** 2))
+    return float(torch.mean((network(as_tensordict({"policy": states})) - targets) ** 2))

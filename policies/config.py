@@ -31,6 +31,8 @@ class PPOConfig:
     actor_rnn_type: str = "none"
     actor_rnn_hidden_dim: int = 128
     actor_rnn_num_layers: int = 1
+    # "residual": the actor outputs last_action + a scaled step (behaviour cloning; policies/residual_actor.py)
+    actor_output: str = "absolute"
 
 
 @dataclass
@@ -43,8 +45,13 @@ class TrainConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
 
+ACTOR_OUTPUTS = ("absolute", "residual")
+
+
 def check_actor_rnn(ppo: PPOConfig) -> None:
     """Raise ConfigError naming the field when the actor's recurrent settings are unusable."""
+    if ppo.actor_output not in ACTOR_OUTPUTS:
+        raise ConfigError(f"train.ppo.actor_output {ppo.actor_output!r} is not one of {ACTOR_OUTPUTS}")
     if ppo.actor_rnn_type not in RNN_TYPES:
         raise ConfigError(f"train.ppo.actor_rnn_type {ppo.actor_rnn_type!r} is not one of {RNN_TYPES}")
     if ppo.actor_rnn_type == "none":

@@ -41,6 +41,11 @@ def _check_deployable(config: RunConfig, run_dir: Path) -> None:
             f"{run_dir}: task {config.env.task} observes {sim_only}, which have no robot source in the C++ core "
             "yet (simulation only): it trains and evaluates, but does not export to a deploy bundle"
         )
+    if config.train.ppo.actor_output != "absolute":
+        raise BundleError(
+            f"{run_dir}: its actor outputs {config.train.ppo.actor_output!r} actions (a step from the last action); "
+            "the C++ core evaluates absolute-action actors only"
+        )
 
 
 def folded_layers(policy: LoadedPolicy) -> list[torch.nn.Linear]:

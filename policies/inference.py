@@ -9,6 +9,7 @@ import torch
 from rsl_rl.models import MLPModel, RNNModel
 
 from policies.config import TrainConfig, rsl_rl_config
+from policies.residual_actor import ResidualActor
 from policies.rsl_rl_env import as_tensordict
 from policies.run_dir import RunConfig, RunDirError, find_checkpoint, load_checkpoint, load_run_config
 from sim.batched_env import BatchedRobotEnv
@@ -66,7 +67,10 @@ def build_actor(train: TrainConfig, observations: dict[str, torch.Tensor], num_a
     """The actor network a run's train config describes (PPO and behaviour cloning build the same one)."""
     actor_cfg = dict(rsl_rl_config(train, "actor")["actor"])
     model_class = {"MLPModel": MLPModel, "RNNModel": RNNModel}[actor_cfg.pop("class_name")]
-    return model_class(as_tensordict(observations), {"actor": ["policy"]}, "actor", num_actions, **actor_cfg)
+    network = model_class(as_tensordict(observations), {"actor": ["policy"]}, "actor", num_actions, **actor_cfg)
+    if train.ppo.actor_output == "residual":
+        return ResidualActor(network, num_actions)
+    return network
 
 
 def _load_actor(

@@ -43,6 +43,9 @@ def add_demo_commands(sub: Callable[[str, str], argparse.ArgumentParser]) -> Non
     teleop.add_argument("--nominal", action="store_true", help="no domain randomization")
     teleop.add_argument("--image-size", type=int, nargs=2, default=(128, 96), metavar=("WIDTH", "HEIGHT"))
     teleop.add_argument("--viewer", action="store_true", help="a MuJoCo viewer window (needs a display)")
+    teleop.add_argument(
+        "--expert-noise", type=float, default=0.0, help="scripted: noise on the executed delta, not the recorded one"
+    )
     dataset = sub("dataset", "inspect, check or recover a demonstration dataset")
     dataset.add_argument("action", choices=DATASET_ACTIONS)
     dataset.add_argument("dataset", type=Path)
@@ -56,6 +59,7 @@ def add_demo_commands(sub: Callable[[str, str], argparse.ArgumentParser]) -> Non
     bc.add_argument("--learning-rate", type=float, default=1e-3)
     bc.add_argument("--hidden-dims", type=int, nargs="+", default=[256, 256, 128])
     bc.add_argument("--seed", type=int, default=1)
+    bc.add_argument("--all-episodes", action="store_true", help="also clone episodes that never reached success")
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
@@ -88,6 +92,7 @@ def _teleop(args: argparse.Namespace) -> int:
         image_height=height,
         realtime=not scripted,  # a person needs real time; a program does not
         viewer=args.viewer,
+        expert_noise=args.expert_noise,
     )
     session = ArmTeleopSession(config, _make_device(args.device), args.dataset)
 
@@ -155,13 +160,16 @@ def _train_bc(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     print(f"run directory: {args.run_dir}")
-    checkpoint = train_bc(load_demonstrations(args.dataset), args.task, args.run_dir, cfg)
+    demos = load_demonstrations(args.dataset, successful_only=not args.all_episodes)
+    print(f"cloning {demos.num_episodes} episodes, {len(demos.states)} frames")
+    checkpoint = train_bc(demos, args.task, args.run_dir, cfg)
     print(f"checkpoint: {checkpoint}\nevaluate: simreal eval --run-dir {args.run_dir} --json")
     return 0
 
 
-def load_demonstrations(root: Path):
-    """The dataset's states and joint targets as policies.bc reads them (policies never import robot_io)."""
+def load_demonstrations(root: Path, successful_only: bool = True):
+    """The dataset's states and joint targets as policies.bc reads them (policies never import robot_io);
+    with successful_only, episodes whose next.success never turned true are left out."""
     import numpy as np
 
     from policies.bc import Demonstrations
@@ -172,6 +180,8 @@ def load_demonstrations(root: Path):
     states, targets, episodes = [], [], []
     for episode in range(ds.num_episodes):
         frames = ds.frames(episode)
+        if successful_only and "next.success" in frames and not np.any(frames["next.success"]):
+            continue
         states.append(np.asarray(frames["observation.state"], dtype=np.float32))
         targets.append(np.asarray(frames["action.joint_target"], dtype=np.float32))
         episodes.append(np.full(len(targets[-1]), episode))

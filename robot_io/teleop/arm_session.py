@@ -54,6 +54,9 @@ class ArmTeleopConfig:
     image_height: int = 96
     realtime: bool = True  # pace the loop to the wall clock (a human at the device); scripted runs go flat out
     viewer: bool = False  # a MuJoCo viewer window (needs a display)
+    # a scripted expert's executed delta gets this much Gaussian noise (normalized units) while the recorded
+    # action stays the expert's own: the demonstrations then show how to recover from small errors (DART)
+    expert_noise: float = 0.0
 
 
 @dataclass
@@ -86,6 +89,7 @@ class ArmTeleopSession:
         self._data = None
         self._viewer = None
         self.intervention = False
+        self._noise = np.random.default_rng(config.seed + 7919)
 
     # ---- set-up --------------------------------------------------------------------------------------------
 
@@ -203,12 +207,8 @@ class ArmTeleopSession:
             if events.next_episode and frames > 0:
                 break
             state = observations["policy"][0].numpy()
-            targets = self.ik.joint_targets(
-                env.state.measured_joint_pos_rad[0].numpy().astype(np.float64),
-                self.limits.scale(reading.arm_delta),
-                reading.gripper,
-            )
-            action = (torch.from_numpy(targets).float() - env.default_joint_pos) / env.spec.action_scale
+            targets, executed = self._joint_targets(reading, env.state.measured_joint_pos_rad[0].numpy())
+            action = (torch.from_numpy(executed).float() - env.default_joint_pos) / env.spec.action_scale
             record = now_s + 1e-9 >= next_frame_s
             images = self._render() if record else {}
             observations, rewards, dones, _ = env.step(action.unsqueeze(0))
@@ -240,6 +240,18 @@ class ArmTeleopSession:
         self.writer.commit_episode()
         return EpisodeOutcome(committed=True, frames=frames, success=success or marked_success, stop=False)
 
+    def _joint_targets(self, reading: TeleopReading, measured_rad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the targets the device asked for: recorded, the targets sent: with the expert noise, if any)."""
+        measured = measured_rad.astype(np.float64)
+        if self.config.expert_noise <= 0.0:
+            targets = self.ik.joint_targets(measured, self.limits.scale(reading.arm_delta), reading.gripper)
+            return targets, targets
+        before = None if self.ik.targets is None else self.ik.targets.copy()
+        clean = self.ik.joint_targets(measured, self.limits.scale(reading.arm_delta), reading.gripper)
+        self.ik.targets = before
+        noisy_delta = reading.arm_delta + self._noise.normal(0.0, self.config.expert_noise, 6)
+        return clean, self.ik.joint_targets(measured, self.limits.scale(np.clip(noisy_delta, -1, 1)), reading.gripper)
+
     def _poll(self) -> TeleopReading:
         """The device's reading; a scripted expert first sees the simulation's state."""
         observe = getattr(self.device, "observe", None)
@@ -250,6 +262,7 @@ class ArmTeleopSession:
                 state.ee_quat_b[0].numpy(),
                 state.object_pos_b[0].numpy() if state.object_pos_b is not None else None,
                 state.object_quat_b[0].numpy() if state.object_quat_b is not None else None,
+                float(state.measured_joint_pos_rad[0, self.ik.gripper]),
             )
         return self.device.poll().clipped()
 

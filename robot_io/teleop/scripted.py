@@ -15,7 +15,8 @@ from robot_io.teleop.arm_ik import quat_to_matrix
 from robot_io.teleop.command import ArmDeltaLimits, SessionEvents, TeleopReading
 
 APPROACH_HEIGHT_M = 0.10  # above the cube's centre, before descending
-LIFT_HEIGHT_M = 0.16  # above the cube's starting centre: the task asks 10 cm, with margin for sag
+LIFT_TO_Z_M = 0.19  # the cube's centre is lifted to this height above the table (the task asks 10 cm up)
+GRIPPER_CLOSED_ON_CUBE_M = 0.03  # finger opening (0.04 open) below which the fingers hold the cube
 PHASES = ("approach", "descend", "close", "lift", "hold")
 
 
@@ -42,16 +43,17 @@ class ScriptedLiftExpert:
         """A new episode; small random variations of the waypoints and speed make demonstrations differ."""
         self.rng = rng
         self.phase, self.phase_steps = "approach", 0
-        self.start_object_pos: np.ndarray | None = None
+        self.finger_opening_m = 0.04
         self.grasp_offset_m = np.array([*rng.uniform(-0.004, 0.004, 2), rng.uniform(-0.004, 0.004)])
         self.speed_scale = rng.uniform(0.85, 1.15)
         self.finger_yaw_goal_rad: float | None = None  # chosen once: a goal near +-45 degrees must not flip
         self._state: tuple[np.ndarray, ...] | None = None
 
-    def observe(self, ee_pos_b, ee_quat_b, object_pos_b, object_quat_b, object_size_m=None) -> None:
+    def observe(self, ee_pos_b, ee_quat_b, object_pos_b, object_quat_b, finger_opening_m: float = 0.04) -> None:
+        """The state the expert decides from; everything it uses is in the task's policy observation, so a
+        policy cloned from it is not asked to guess hidden state (phase timers, remembered positions)."""
         self._state = tuple(np.asarray(v, dtype=np.float64) for v in (ee_pos_b, ee_quat_b, object_pos_b, object_quat_b))
-        if self.start_object_pos is None:
-            self.start_object_pos = self._state[2].copy()
+        self.finger_opening_m = float(finger_opening_m)
 
     def poll(self) -> TeleopReading:
         if self._state is None:
@@ -82,8 +84,7 @@ class ScriptedLiftExpert:
             return grasp, 0.0
         if self.phase == "close":
             return grasp, 1.0
-        above_start = self.start_object_pos + np.array([0.0, 0.0, LIFT_HEIGHT_M])
-        return above_start, 1.0
+        return np.array([grasp[0], grasp[1], LIFT_TO_Z_M]), 1.0
 
     def _advance(self, position_error_m: float, rotation_error_rad: float) -> None:
         self.phase_steps += 1
@@ -92,7 +93,7 @@ class ScriptedLiftExpert:
             self._next("descend")
         elif self.phase == "descend" and position_error_m < 0.006:
             self._next("close")
-        elif self.phase == "close" and self.phase_steps >= 15:  # 0.3 s: the fingers are on the cube
+        elif self.phase == "close" and self.finger_opening_m < GRIPPER_CLOSED_ON_CUBE_M and self.phase_steps >= 5:
             self._next("lift")
         elif self.phase == "lift" and position_error_m < 0.01:
             self._next("hold")
