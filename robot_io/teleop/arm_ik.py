@@ -92,7 +92,9 @@ class ArmDifferentialIK:
         nullspace = np.eye(len(self.arm)) - pseudo_inverse @ jacobian
         step += nullspace @ (self.nullspace_gain * (self.default[self.arm] - q[self.arm]))
         targets = q.copy()
-        targets[self.arm] = q[self.arm] + np.clip(step, -self.max_step[self.arm], self.max_step[self.arm])
+        # one scale for all joints (not a clip per joint): the end effector keeps the direction it was sent in
+        over = np.max(np.abs(step) / self.max_step[self.arm])
+        targets[self.arm] = q[self.arm] + (step / over if over > 1.0 else step)
         low, high = self.range[self.gripper]
         targets[self.gripper] = low + (high - low) * (1.0 - float(np.clip(gripper, 0.0, 1.0)))
         self.targets = np.clip(targets, self.range[:, 0], self.range[:, 1])
