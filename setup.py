@@ -64,6 +64,7 @@ setup(
         "av==18.1.0",
         "pygame==2.6.1",
         "evdev==2.0.0",
+        "pyspacemouse==2.1.0",
     ],
     extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.5", "atheris==3.0.0"]},
     entry_points={"console_scripts": ["simreal=simreal.cli:main"]},
