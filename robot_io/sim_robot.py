@@ -50,6 +50,14 @@ physics. Behaviour worth knowing before reading the code:
   and rotates the orientation by a random rotation vector with that std per axis (rad), `drop_rate` loses
   each /joint_states or /imu/data message with that probability, `seed` seeds both. A robot without feet, base
   body or IMU refuses a non-nominal `friction`, `added_mass_kg` or `imu_noise` (it would have no effect).
+* Cameras. A robot whose spec lists `cameras` (the arm: wrist_cam, scene_cam) publishes each one's render as
+  sensor_msgs/Image (rgb8, `camera_width` x `camera_height`) on /camera/<name>/image_raw at `camera_rate_hz`
+  (0: no camera publishers), header.frame_id = the camera's name, header.stamp = the stamp of the /joint_states
+  measured at the same physics step. Rendering (offscreen EGL or OSMesa, sim/offscreen_gl.py) runs in a thread of
+  its own, never in the physics loop: on a camera-due step the physics thread only copies qpos and the stamp into
+  a snapshot under a lock (about a microsecond); the renderer thread poses its own MjData from the newest snapshot
+  and renders every camera. A snapshot replaced before it was rendered is counted in `camera_frames_skipped`.
+  The camera parameters are optional in a parameter file (a robot without cameras has no use for them).
 
 Run: `python -m robot_io.sim_robot --ros-args --params-file launch/params/quadruped.yaml -p friction:=0.5`.
 """
@@ -57,6 +65,7 @@ Run: `python -m robot_io.sim_robot --ros-args --params-file launch/params/quadru
 from __future__ import annotations
 
 import array
+import importlib
 import math
 import sys
 import threading
@@ -76,13 +85,14 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Imu, JointState
+from sensor_msgs.msg import Image, Imu, JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from robot_io import ros_args, topics
 from robot_io.reality import Reality, RealityError
 from robot_io.tick_stats import StreamGaps
 from sim.errors import SimrealError
+from sim.offscreen_gl import choose_gl_backend
 from sim.robot_spec import RobotSpec, joint_dof_ids, joint_qpos_ids, load_robot_spec
 
 # The node's parameters and their defaults: launch/params/quadruped.yaml, section simreal_sim_robot.
@@ -97,6 +107,10 @@ NODE_DEFAULTS: dict[str, object] = {
     "publish_clock": False,
 }
 PARAMETER_DEFAULTS: dict[str, object] = {**NODE_DEFAULTS, **Reality().to_overrides()}
+# Optional in a parameter file: only a robot with cameras reads them (see the module docstring)
+# cameras cost the 1 kHz physics thread late steps (GIL): off unless asked for (`-p camera_rate_hz:=30` when recording)
+CAMERA_DEFAULTS: dict[str, object] = {"camera_rate_hz": 0.0, "camera_width": 128, "camera_height": 96}
+KNOWN_PARAMETERS: dict[str, object] = {**PARAMETER_DEFAULTS, **CAMERA_DEFAULTS}
 DIAGNOSTICS_PERIOD_S = 1.0
 MAX_CLOCK_RATE_HZ = 1000.0  # /clock is published every physics step, but no faster than this
 COMMAND_QUEUE_CAPACITY = 256  # pending (latency-delayed) commands; 1 kHz commands with 250 ms latency fit
@@ -104,6 +118,8 @@ REALTIME_WARN_FACTOR = 0.98
 # Ground truth and /clock: a reliable writer matches reliable and best-effort readers alike (topics.py names none)
 RELIABLE_OUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 MAX_CATCH_UP_S = 0.05  # a backlog up to this long is caught up by stepping back to back; longer is dropped
+CAMERA_START_TIMEOUT_S = 30.0  # the renderer's GL set-up (an EGL or OSMesa context) must be done by then
+CAMERA_WAIT_S = 0.1  # the renderer thread checks for a stop this often while no snapshot comes
 FOOT_CLEARANCE_M = 0.001  # the feet start this far above the floor, so the first contact is gentle
 PD_ROW_COUNT = len(topics.PD_ROWS)
 Q_ROW, DQ_ROW, FF_ROW, KP_ROW, KD_ROW = range(PD_ROW_COUNT)
@@ -125,15 +141,16 @@ class SimRobotParams:
     command_timeout_s: float = 0.1
     damping_kd: float = 2.0
     publish_clock: bool = False
+    camera_rate_hz: float = 0.0  # every camera of the robot's spec; 0: none published (CAMERA_DEFAULTS)
+    camera_width: int = 128
+    camera_height: int = 96
     reality: Reality = field(default_factory=Reality)
 
     @classmethod
     def from_values(cls, values: Mapping[str, object]) -> SimRobotParams:
-        """From parameter name -> value (any subset of PARAMETER_DEFAULTS); SimRobotError names a bad one."""
-        unknown = sorted(set(values) - set(PARAMETER_DEFAULTS))
-        if unknown:
-            raise SimRobotError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(PARAMETER_DEFAULTS)}")
-        merged = {**PARAMETER_DEFAULTS, **values}
+        """From parameter name -> value (any subset of KNOWN_PARAMETERS); SimRobotError names a bad one."""
+        _refuse_unknown(values)
+        merged = {**KNOWN_PARAMETERS, **values}
         try:
             reality = Reality(**{key: merged[key] for key in Reality.field_names()})
         except RealityError as error:
@@ -145,7 +162,9 @@ class SimRobotParams:
         if not isinstance(publish_clock, bool):
             raise SimRobotError(f"parameter publish_clock must be true or false, got {publish_clock!r}")
         numbers = {key: _number(key, merged[key]) for key in NODE_DEFAULTS if key not in ("robot", "publish_clock")}
-        params = cls(robot=robot, publish_clock=publish_clock, reality=reality, **numbers)
+        numbers["camera_rate_hz"] = _number("camera_rate_hz", merged["camera_rate_hz"])
+        sizes = {key: _pixels(key, merged[key]) for key in ("camera_width", "camera_height")}
+        params = cls(robot=robot, publish_clock=publish_clock, reality=reality, **numbers, **sizes)
         params._check_ranges()
         return params
 
@@ -157,10 +176,25 @@ class SimRobotParams:
             ("base_state_rate_hz", self.base_state_rate_hz >= 0.0, "must be >= 0 (0: not published)"),
             ("command_timeout_s", self.command_timeout_s > 0.0, "must be > 0"),
             ("damping_kd", self.damping_kd >= 0.0, "must be >= 0"),
+            ("camera_rate_hz", self.camera_rate_hz >= 0.0, "must be >= 0 (0: not published)"),
         )
         for key, ok, requirement in checks:
             if not ok:
                 raise SimRobotError(f"parameter {key} {requirement}, got {getattr(self, key)!r}")
+
+
+def _refuse_unknown(names: object) -> None:
+    unknown = sorted(set(names) - set(KNOWN_PARAMETERS))
+    if unknown:
+        raise SimRobotError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(KNOWN_PARAMETERS)}")
+
+
+def _pixels(key: str, value: object) -> int:
+    """An image size: a positive integer (a float like 96.0 is accepted, 96.5 is not)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value != int(value) or value < 1:
+        raise SimRobotError(f"parameter {key} must be a positive whole number of pixels, got {value!r}")
+    return int(value)
 
 
 def _number(key: str, value: object) -> float:
@@ -258,6 +292,7 @@ class EmulatorCore:
         self._rate_error = np.zeros(n)
         self._quat = np.zeros(4)
         self._mat = np.zeros(9)
+        self.measured_qpos: np.ndarray | None = None  # all of qpos at time_s, kept only for a renderer (keep_qpos)
         self.steps = 0
         self.commands_applied = 0
         self.rejected_commands = 0
@@ -272,6 +307,10 @@ class EmulatorCore:
     @property
     def command_queue_overflows(self) -> int:
         return self._queue.overflows
+
+    def keep_qpos(self) -> None:
+        """From the next step on, keep all of qpos at time_s in measured_qpos (the cameras render that state)."""
+        self.measured_qpos = self.data.qpos.copy()
 
     def _place_at_default_pose(self) -> None:
         """Default joint pose, at rest; a floating base upright with the lowest foot just above the floor (z = 0)."""
@@ -387,6 +426,8 @@ class EmulatorCore:
             self.pd_mode = False
         mujoco.mj_step1(model, data)
         self.time_s = data.time
+        if self.measured_qpos is not None:
+            np.copyto(self.measured_qpos, data.qpos)  # before mj_step2 integrates it past time_s
         np.take(data.qpos, self._qpos_ids, out=self.q)
         np.take(data.qvel, self._dof_ids, out=self.dq)
         self._compute_torque()
@@ -559,9 +600,111 @@ class RateDivider:
         return True
 
 
+def _image_message(camera: str, width: int, height: int) -> Image:
+    """A preallocated rgb8 image of a camera: only the stamp and the pixels change per frame."""
+    message = Image()
+    message.header.frame_id = camera
+    message.height, message.width = height, width
+    message.encoding = "rgb8"
+    message.is_bigendian = 0
+    message.step = 3 * width
+    return message
+
+
 def _doubles(values: np.ndarray) -> array.array:
     """A float64[] field value that rosidl takes without per-element checks."""
     return array.array("d", values.tobytes())
+
+
+class CameraSnapshot:
+    """The newest state for the cameras: posted by the physics thread, taken by the renderer thread."""
+
+    def __init__(self, nq: int) -> None:
+        self._qpos = np.zeros(nq)
+        self._stamp = (0, 0)
+        self._fresh = False
+        self._lock = threading.Lock()
+        self._posted = threading.Event()
+        self.skipped = 0  # snapshots replaced before the renderer took them
+
+    def post(self, qpos: np.ndarray, sec: int, nanosec: int) -> None:
+        """Physics thread: a copy and an event, nothing that could wait on the renderer."""
+        with self._lock:
+            if self._fresh:
+                self.skipped += 1
+            self._qpos[:] = qpos
+            self._stamp = (sec, nanosec)
+            self._fresh = True
+        self._posted.set()
+
+    def take(self, out: np.ndarray, timeout_s: float) -> tuple[int, int] | None:
+        """Copy the newest untaken snapshot into out; its stamp, or None if none came within timeout_s."""
+        if not self._posted.wait(timeout_s):
+            return None
+        with self._lock:
+            self._posted.clear()
+            if not self._fresh:
+                return None  # taken already: the event was set after the copy under the lock
+            out[:] = self._qpos
+            self._fresh = False
+            return self._stamp
+
+
+class CameraRenderer:
+    """Offscreen renders of a model's fixed cameras from a qpos; create, use and close it in one thread.
+
+    The GL context class is the chosen backend's own (mujoco.egl / mujoco.osmesa), not mujoco.Renderer's, which
+    is fixed by MUJOCO_GL when mujoco is first imported: before this process could choose a backend.
+    """
+
+    def __init__(self, model: mujoco.MjModel, cameras: Sequence[str], width: int, height: int) -> None:
+        offscreen = model.vis.global_
+        if width > offscreen.offwidth or height > offscreen.offheight:
+            raise SimRobotError(
+                f"parameters camera_width x camera_height {width}x{height} exceed the MJCF's offscreen buffer "
+                f"{offscreen.offwidth}x{offscreen.offheight} (<visual><global offwidth offheight>)"
+            )
+        self.model = model
+        self._gl = _gl_context_class(choose_gl_backend())(width, height)
+        self._gl.make_current()
+        self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_150)
+        mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
+        self._data = mujoco.MjData(model)
+        self._scene = mujoco.MjvScene(model, maxgeom=10_000)
+        self._option = mujoco.MjvOption()
+        self._viewport = mujoco.MjrRect(0, 0, width, height)
+        self._pixels = np.zeros((height, width, 3), dtype=np.uint8)  # bottom row first, as GL reads them
+        self._cameras = []
+        for name in cameras:
+            camera = mujoco.MjvCamera()
+            camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
+            camera.fixedcamid = model.camera(name).id
+            self._cameras.append(camera)
+
+    def render(self, qpos: np.ndarray, images: Sequence[np.ndarray]) -> None:
+        """Each camera's view of the robot at qpos into images (height x width x 3, uint8, top row first)."""
+        model, data = self.model, self._data
+        data.qpos[:] = qpos
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_comPos(model, data)
+        mujoco.mj_camlight(model, data)  # camera and light poses (a tracking camera needs the subtree com)
+        everything = int(mujoco.mjtCatBit.mjCAT_ALL)
+        for camera, image in zip(self._cameras, images, strict=True):
+            mujoco.mjv_updateScene(model, data, self._option, None, camera, everything, self._scene)
+            mujoco.mjr_render(self._viewport, self._scene, self._context)
+            mujoco.mjr_readPixels(self._pixels, None, self._viewport, self._context)
+            image[:] = self._pixels[::-1]
+
+    def close(self) -> None:
+        self._context.free()
+        self._gl.free()
+
+
+def _gl_context_class(backend: str) -> type:
+    """The GLContext of an offscreen backend (egl, osmesa); mujoco's default for any other MUJOCO_GL."""
+    if backend in ("egl", "osmesa"):
+        return importlib.import_module(f"mujoco.{backend}").GLContext
+    return mujoco.GLContext
 
 
 class SimRobotNode(Node):
@@ -582,6 +725,15 @@ class SimRobotNode(Node):
         self._start_wall_s = time.perf_counter()
         self._max_work_s = 0.0
         self._last_diag = (time.perf_counter(), time.process_time())
+        # cameras: the spec's, unless camera_rate_hz is 0; rendered by a thread of their own (_run_cameras)
+        self.camera_names = list(self.spec.cameras) if self.params.camera_rate_hz > 0.0 else []
+        self._snapshot = CameraSnapshot(self.core.model.nq)
+        self._camera_thread: threading.Thread | None = None
+        self._cameras_ready = threading.Event()
+        self.camera_frames_published = 0
+        self._max_render_s = 0.0
+        if self.camera_names:
+            self.core.keep_qpos()
         self._make_messages()
         self._make_interfaces()
 
@@ -591,14 +743,11 @@ class SimRobotNode(Node):
         # dynamic typing: `-p friction:=1` (an integer) must not abort the node over float vs int
         descriptor = ParameterDescriptor(dynamic_typing=True)
         values = {
-            name: self.declare_parameter(name, default, descriptor).value
-            for name, default in PARAMETER_DEFAULTS.items()
+            name: self.declare_parameter(name, default, descriptor).value for name, default in KNOWN_PARAMETERS.items()
         }
         # rclpy silently ignores overrides nobody declared; a misspelt reality key must not pass unnoticed
         overrides = getattr(self, "_parameter_overrides", {})
-        unknown = sorted(set(overrides) - set(PARAMETER_DEFAULTS) - {"use_sim_time"})
-        if unknown:
-            raise SimRobotError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(PARAMETER_DEFAULTS)}")
+        _refuse_unknown(set(overrides) - {"use_sim_time"})
         return values
 
     def _make_messages(self) -> None:
@@ -626,6 +775,10 @@ class SimRobotNode(Node):
         self._base_state_due = RateDivider(rate, self.params.base_state_rate_hz if spec.floating_base else 0.0)
         self._ee_pose_due = RateDivider(rate, self.params.base_state_rate_hz if spec.ee_site is not None else 0.0)
         self._clock_due = RateDivider(rate, min(rate, MAX_CLOCK_RATE_HZ) if self.params.publish_clock else 0.0)
+        self._camera_due = RateDivider(rate, self.params.camera_rate_hz if self.camera_names else 0.0)
+        width, height = self.params.camera_width, self.params.camera_height
+        self._images = [np.zeros((height, width, 3), dtype=np.uint8) for _ in self.camera_names]
+        self._image_messages = [_image_message(name, width, height) for name in self.camera_names]
 
     def _make_interfaces(self) -> None:
         self._joint_state_pub = self.create_publisher(JointState, topics.JOINT_STATES, topics.SENSOR_QOS)
@@ -645,6 +798,11 @@ class SimRobotNode(Node):
         self._clock_pub = (
             self.create_publisher(Clock, topics.CLOCK, RELIABLE_OUT_QOS) if self.params.publish_clock else None
         )
+        # no publisher for a camera the robot lacks (the quadruped: none), nor with camera_rate_hz 0
+        self._image_pubs = [
+            self.create_publisher(Image, topics.camera_image_topic(name), topics.CAMERA_QOS)
+            for name in self.camera_names
+        ]
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, topics.DIAGNOSTICS_QOS)
         self.create_subscription(JointState, topics.JOINT_COMMAND, self._on_joint_command, topics.COMMAND_QOS)
         self.create_subscription(Float64MultiArray, topics.JOINT_PD_COMMAND, self._on_pd_command, topics.COMMAND_QOS)
@@ -660,6 +818,9 @@ class SimRobotNode(Node):
             streams.append(f"{topics.SIM_BASE_STATE} at {params.base_state_rate_hz:g} Hz")
         if self._ee_pose_pub is not None:
             streams.append(f"{topics.SIM_EE_POSE} (frame '{self.core.base_frame}') at {params.base_state_rate_hz:g} Hz")
+        for name in self.camera_names:
+            size = f"{params.camera_width}x{params.camera_height}"
+            streams.append(f"{topics.camera_image_topic(name)} ({size} rgb8) at {params.camera_rate_hz:g} Hz")
         base = "floating base" if self.spec.floating_base else "fixed base"
         imu = "" if self.spec.imu_site else ", no IMU"
         return f"robot '{self.spec.name}' ({base}{imu}): publishing " + ", ".join(streams)
@@ -667,14 +828,24 @@ class SimRobotNode(Node):
     # ---- physics thread ----
 
     def start(self) -> None:
-        """Start stepping in real time."""
+        """Start the renderer (if the robot has cameras) and, once its GL context is up, stepping in real time.
+
+        SimRobotError if the renderer could not start: the GL set-up must not run beside the physics loop either.
+        """
+        if self.camera_names:
+            self._camera_thread = threading.Thread(target=self._cameras_thread, name="sim_robot_cameras", daemon=True)
+            self._camera_thread.start()
+            if not self._cameras_ready.wait(CAMERA_START_TIMEOUT_S) or self.failure is not None:
+                self._stop.set()
+                raise SimRobotError(f"the camera renderer did not start: {self.failure or 'timed out'}")
         self._thread = threading.Thread(target=self._physics_thread, name="sim_robot_physics", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
+        for thread in (self._thread, self._camera_thread):
+            if thread is not None:
+                thread.join(timeout=5.0)
 
     def _physics_thread(self) -> None:
         try:
@@ -719,9 +890,12 @@ class SimRobotNode(Node):
         base_state = self._base_state_due.due(step)
         ee_pose = self._ee_pose_due.due(step)
         clock = self._clock_due.due(step)
-        if not (joint_state or imu or base_state or ee_pose or clock):
+        camera = self._camera_due.due(step)
+        if not (joint_state or imu or base_state or ee_pose or clock or camera):
             return
         sec, nanosec = self._stamp()
+        if camera:
+            self._snapshot.post(self.core.measured_qpos, sec, nanosec)  # rendered by _run_cameras
         if joint_state:
             self._publish_joint_state(sec, nanosec)
         if imu:
@@ -786,6 +960,42 @@ class SimRobotNode(Node):
         linear.x, linear.y, linear.z = float(accel[0]), float(accel[1]), float(accel[2])
         self._imu_pub.publish(message)
 
+    # ---- cameras (renderer thread) ----
+
+    def _cameras_thread(self) -> None:
+        try:
+            self._run_cameras()
+        except Exception as error:  # as for the physics thread: a dead renderer takes the node down
+            if self._stop.is_set() or not self.context.ok():
+                return
+            self.failure = error
+            if not self._cameras_ready.is_set():
+                self._cameras_ready.set()  # start() reports it
+                return
+            self.get_logger().fatal(f"camera thread failed: {error!r}")
+            self.context.try_shutdown()
+
+    def _run_cameras(self) -> None:
+        params = self.params
+        renderer = CameraRenderer(self.core.model, self.camera_names, params.camera_width, params.camera_height)
+        try:
+            self._cameras_ready.set()
+            qpos = np.zeros(self.core.model.nq)
+            while not self._stop.is_set():
+                stamp = self._snapshot.take(qpos, CAMERA_WAIT_S)
+                if stamp is None:
+                    continue
+                started_s = time.perf_counter()
+                renderer.render(qpos, self._images)
+                for message, image, publisher in zip(self._image_messages, self._images, self._image_pubs, strict=True):
+                    message.header.stamp.sec, message.header.stamp.nanosec = stamp
+                    message.data = array.array("B", image.tobytes())
+                    publisher.publish(message)
+                self.camera_frames_published += 1
+                self._max_render_s = max(self._max_render_s, time.perf_counter() - started_s)
+        finally:
+            renderer.close()
+
     # ---- commands (executor thread) ----
 
     def _on_pd_command(self, message: Float64MultiArray) -> None:
@@ -844,6 +1054,17 @@ class SimRobotNode(Node):
             "sim_time_s": f"{core.time_s:.3f}",
             "max_step_work_us": f"{max_work_us:.0f}",  # since the last diagnostics message
             "cpu_percent": f"{cpu_percent:.1f}",  # this process, 100 = one core, since the last message
+            **self._camera_diagnostics(),
+        }
+
+    def _camera_diagnostics(self) -> dict[str, str]:
+        if not self.camera_names:
+            return {}
+        max_render_ms, self._max_render_s = self._max_render_s * 1e3, 0.0
+        return {
+            "camera_frames_published": str(self.camera_frames_published),  # each frame: every camera once
+            "camera_frames_skipped": str(self._snapshot.skipped),  # replaced before the renderer took them
+            "camera_max_render_ms": f"{max_render_ms:.1f}",  # all cameras and publishing, since the last message
         }
 
     def _publish_diagnostics(self) -> None:
@@ -877,7 +1098,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    node.start()
+    try:
+        node.start()
+    except SimrealError as error:
+        print(f"simreal_sim_robot: {error}", file=sys.stderr)
+        node.stop()
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
+        return 2
     try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -897,14 +1126,16 @@ def run_sim_robot(params_file: Path | None, overrides: dict[str, object]) -> int
 
 def ros_arguments(params_file: Path | None, overrides: Mapping[str, object]) -> list[str]:
     """The ROS argv for a parameter file and name -> value overrides (unknown names fail here, not silently)."""
-    unknown = sorted(set(overrides) - set(PARAMETER_DEFAULTS))
-    if unknown:
-        raise SimRobotError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(PARAMETER_DEFAULTS)}")
+    _refuse_unknown(overrides)
     return [topics.SIM_ROBOT_NODE, *ros_args.ros_arguments(params_file, overrides)]
 
 
 __all__ = [
+    "CAMERA_DEFAULTS",
+    "KNOWN_PARAMETERS",
     "PARAMETER_DEFAULTS",
+    "CameraRenderer",
+    "CameraSnapshot",
     "CommandQueue",
     "EmulatorCore",
     "Reality",

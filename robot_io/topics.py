@@ -20,6 +20,7 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 POLICY_NODE = "simreal_policy"
 SIM_ROBOT_NODE = "simreal_sim_robot"
+RECORDER_NODE = "simreal_recorder"  # robot_io/ros_recorder.py: demonstrations from the ROS graph
 
 JOINT_STATES = "/joint_states"
 IMU = "/imu/data"
@@ -36,6 +37,16 @@ SERVICES = ("stand_up", "start_policy", "sit_down", "damp", "reset")  # ~/<name>
 SIM_BASE_STATE = "/sim/base_state"
 # the end effector's ground-truth pose (geometry_msgs/PoseStamped, robot base frame) of a robot with an ee_site
 SIM_EE_POSE = "/sim/ee_pose"
+# camera images: sensor_msgs/Image on /camera/<name>/image_raw (camera_image_topic), frame_id = the camera's name
+CAMERA_IMAGE_TOPIC = "/camera/{camera}/image_raw"
+# teleop, as a recorder on a robot reads it (robot_io/ros_recorder.py): the arm's normalized end-effector delta as
+# geometry_msgs/TwistStamped (linear = dx, dy, dz, angular = droll, dpitch, dyaw, each in [-1, 1], robot base frame),
+# the gripper as std_msgs/Float64 in [0, 1] (0 open, 1 closed), and the operator's recorder keys as std_msgs/String
+TELEOP_EE_DELTA = "/teleop/ee_delta"
+TELEOP_GRIPPER = "/teleop/gripper"
+TELEOP_EVENTS = "/teleop/events"
+# the words on /teleop/events and their keys: n, r, q, s, space (robot_io/teleop/command.py SessionEvents)
+TELEOP_EVENT_WORDS = ("next", "rerecord", "stop", "success", "intervention")
 SIM_BASE_STATE_FIELDS = (
     "sim_time_s",
     "x_m",
@@ -65,9 +76,18 @@ LATCHED_QOS = QoSProfile(
 ESTOP_QOS = LATCHED_QOS
 ESTOP_VOLATILE_QOS = COMMAND_QOS  # the policy node also listens to e-stop publishers that do not latch
 STATE_QOS = LATCHED_QOS
+CAMERA_QOS = qos_profile_sensor_data  # best effort, keep last 5: a late frame is worth less than the next one
+TELEOP_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# events are reliable and volatile: a recorder started later must not act on an old "stop"
+TELEOP_EVENTS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 DIAGNOSTICS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 PD_ROWS = ("q_target_rad", "dq_target_rad_s", "tau_ff_nm", "kp", "kd")
+
+
+def camera_image_topic(camera: str) -> str:
+    """/camera/<camera>/image_raw."""
+    return CAMERA_IMAGE_TOPIC.format(camera=camera)
 
 
 def quaternion_wxyz_from_ros(x: float, y: float, z: float, w: float) -> tuple[float, float, float, float]:

@@ -123,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     sim_robot = sub("sim-robot", "the MuJoCo hardware emulator: a simulated robot behind the robot's ROS 2 topics")
     sim_robot.add_argument("--robot", default="quadruped", help="sim/robots/<robot>/ (default quadruped)")
     sim_robot.add_argument("--params", type=Path, help="ros__parameters YAML (default launch/params/<robot>.yaml)")
+    sim_robot.add_argument(
+        "--camera-rate-hz", type=float, default=0.0, help="publish rendered camera images (robots with cameras)"
+    )
     _reality_arguments(sim_robot)
 
     sim2sim = sub(
@@ -313,7 +316,8 @@ def _ros_command(args: argparse.Namespace) -> int:
         from robot_io.sim_robot import run_sim_robot
 
         params = args.params or Path(__file__).resolve().parents[1] / "launch" / "params" / f"{args.robot}.yaml"
-        return run_sim_robot(params, {"robot": args.robot, **_reality_overrides(args)})
+        cameras = {"camera_rate_hz": args.camera_rate_hz} if args.camera_rate_hz else {}
+        return run_sim_robot(params, {"robot": args.robot, **cameras, **_reality_overrides(args)})
     from robot_io import sim2sim
 
     bundle = args.bundle or (sim2sim.bundle_of(args.params) if args.params else sim2sim.DEFAULT_BUNDLE)

@@ -22,6 +22,9 @@ keys while recording: n next episode, r re-record, q stop, space toggles interve
   simreal dataset info datasets/lift
   simreal dataset check datasets/lift
   simreal dataset recover datasets/lift""",
+    "record": """examples:
+  simreal record --ros --params launch/params/arm.yaml --dataset datasets/robot --episodes 10 --fps 30
+on the robot: cameras on /camera/<name>/image_raw, teleop on /teleop/ee_delta, /teleop/gripper, /teleop/events""",
     "train-bc": """examples:
   simreal train-bc --dataset datasets/lift --task arm-lift --run-dir runs/lift-bc
   simreal eval --run-dir runs/lift-bc --episodes 100 --dynamics randomized --json""",
@@ -50,6 +53,14 @@ def add_demo_commands(sub: Callable[[str, str], argparse.ArgumentParser]) -> Non
     dataset.add_argument("action", choices=DATASET_ACTIONS)
     dataset.add_argument("dataset", type=Path)
     dataset.add_argument("--json", action="store_true")
+    record = sub("record", "record demonstrations from a robot over ROS 2 (joint states, cameras, teleop commands)")
+    record.add_argument("--ros", action="store_true", required=True, help="read the robot over ROS 2 (the only source)")
+    record.add_argument("--params", type=Path, help="parameter YAML with a simreal_recorder section")
+    record.add_argument("--dataset", type=Path, required=True)
+    record.add_argument("--episodes", type=int)
+    record.add_argument("--fps", type=int)
+    record.add_argument("--episode-seconds", type=float, help="end an episode after this long (0: only on 'next')")
+    record.add_argument("--task", help="the task description stored with each episode")
     bc = sub("train-bc", "behaviour cloning: fit the task's actor to demonstrations (evaluate with simreal eval)")
     bc.add_argument("--dataset", type=Path, required=True)
     bc.add_argument("--task", default="arm-lift")
@@ -67,6 +78,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
         return _teleop(args)
     if args.command == "dataset":
         return _dataset(args)
+    if args.command == "record":
+        return _record(args)
     return _train_bc(args)
 
 
@@ -147,6 +160,21 @@ def _dataset(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  {problem}")
     return 0 if not problems else 1
+
+
+def _record(args: argparse.Namespace) -> int:
+    from robot_io.ros_recorder import RosRecorderConfig, run_ros_recorder
+
+    config = RosRecorderConfig(
+        dataset=args.dataset,
+        params=args.params,
+        episodes=args.episodes,
+        fps=args.fps,
+        episode_seconds=args.episode_seconds,
+        task=args.task,
+    )
+    _print(run_ros_recorder(config), as_json=False)
+    return 0
 
 
 def _train_bc(args: argparse.Namespace) -> int:
