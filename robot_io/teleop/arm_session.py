@@ -2,7 +2,7 @@
 
 One simulation of the task (randomized like training), stepped at the task's control rate (50 Hz for the
 arm). Each step: poll the device, scale its end-effector delta (`ArmDeltaLimits`), turn it into joint
-targets by differential IK from the measured joints, and step. Frames are recorded at the dataset's fps
+targets by differential IK (integrated from the previous targets), and step. Frames are recorded at the dataset's fps
 (30 by default): the step whose time crosses the next frame time is recorded, with the observation the
 policy saw before the step, the device's action, the joint targets sent, the reward, done and success
 after it, and both cameras rendered from this simulation's own (randomized) model.
