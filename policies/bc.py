@@ -1,7 +1,11 @@
 """Behaviour cloning: the task's actor network fitted to recorded demonstrations (`simreal train-bc`).
 
-The dataset's `observation.state` is the task's policy observation (the teleop recorder writes it so),
-and its `action.joint_target` the joint targets sent; the env's action is (target - default) / scale.
+The dataset's `observation.state` is the task's policy observation (the teleop recorder writes it so).
+What is cloned (`BCConfig.action`):
+- "ee_delta" (default): the dataset's `action`, the teleoperator's end-effector delta and gripper command;
+  the actor runs them through the teleop session's differential IK (policies/ee_delta_actor.py);
+- "joint_step": `action.joint_target` as a step from the last action (policies/residual_actor.py);
+- "joint_target": `action.joint_target` itself; the env's action is (target - default) / scale.
 The result is an ordinary run directory (config.yaml, run.yaml, checkpoints/model_<epochs>.pt with
 `actor_state_dict`, summary.yaml, progress.csv), so `simreal eval`, `play` and `export` read it like a
 PPO run. Episodes, not frames, are split into training and validation: neighbouring frames are near
@@ -19,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from policies.config import TrainConfig
+from policies.ee_delta_actor import DELTA_DIM
 from policies.inference import build_actor
 from policies.rsl_rl_env import as_tensordict
 from policies.run_dir import (
@@ -48,7 +53,10 @@ class BCConfig:
     validation_fraction: float = 0.1  # of the episodes (at least one when there are two or more)
     hidden_dims: list[int] = field(default_factory=lambda: [256, 256, 128])
     seed: int = 1
-    residual: bool = True  # predict the step from the last action (policies/residual_actor.py)
+    action: str = "ee_delta"  # what is cloned: "ee_delta", "joint_step" or "joint_target" (see the module doc)
+
+
+ACTOR_OUTPUT_OF = {"ee_delta": "ee_delta", "joint_step": "residual", "joint_target": "absolute"}
 
 
 @dataclass
@@ -57,6 +65,7 @@ class Demonstrations:
 
     states: np.ndarray  # (frames, observation dim) float32: observation.state
     joint_targets: np.ndarray  # (frames, joints) float32: action.joint_target
+    commands: np.ndarray  # (frames, 7) float32: action, the device's [dx, dy, dz, droll, dpitch, dyaw, gripper]
     episode_of_frame: np.ndarray  # (frames,) int
     state_names: list[str]  # one per observation.state component
     source: str  # where they came from, for messages and the summary
@@ -75,6 +84,8 @@ def check_fits_task(demos: Demonstrations, state_names: list[str], num_joints: i
             f"{demos.source}: observation.state has {len(demos.state_names)} components that are not this task's "
             f"policy observation ({len(state_names)}: {state_names[0]} .. {state_names[-1]}); record it with this task"
         )
+    if demos.commands.shape[1] != DELTA_DIM + 1:
+        raise BCError(f"{demos.source}: action has {demos.commands.shape[1]} components, not a 6-D delta and gripper")
     if demos.joint_targets.shape[1] != num_joints:
         raise BCError(
             f"{demos.source}: action.joint_target has {demos.joint_targets.shape[1]} joints, the task {num_joints}"
@@ -95,6 +106,8 @@ def train_bc(demos: Demonstrations, task: str, run_dir: Path, cfg: BCConfig) -> 
         raise BCError(f"{run_dir} already holds checkpoints: pick a new --run-dir")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise BCError("--epochs and --batch-size must be at least 1")
+    if cfg.action not in ACTOR_OUTPUT_OF:
+        raise BCError(f"--action {cfg.action!r} is not one of {sorted(ACTOR_OUTPUT_OF)}")
     seed_everything(cfg.seed)
     env_cfg = make_task_config(task)
     env_cfg.num_envs = 1
@@ -103,19 +116,20 @@ def train_bc(demos: Demonstrations, task: str, run_dir: Path, cfg: BCConfig) -> 
     check_fits_task(demos, names, env.num_actions)
     train_cfg = TrainConfig(seed=cfg.seed)
     train_cfg.ppo.actor_hidden_dims = list(cfg.hidden_dims)
-    train_cfg.ppo.actor_output = "residual" if cfg.residual else "absolute"
+    train_cfg.ppo.actor_output = ACTOR_OUTPUT_OF[cfg.action]
     env_cfg.num_envs = make_task_config(task).num_envs  # eval and play choose their own; keep the task's
     write_run_files(run_dir, RunConfig(env=env_cfg, train=train_cfg), env.randomizer.ranges())
-    actor = build_actor(train_cfg, env.get_observations(), env.num_actions)
+    try:
+        actor = build_actor(train_cfg, env.get_observations(), env.num_actions, env)
+    except RunDirError as error:
+        raise BCError(f"{task}: {error}") from None
     episodes = np.unique(demos.episode_of_frame)
     held_out = episodes[split_episodes(len(episodes), cfg.validation_fraction, np.random.default_rng(cfg.seed))]
     validation = np.isin(demos.episode_of_frame, held_out)
-    actions = torch.from_numpy((demos.joint_targets - env.default_joint_pos.numpy()) / env.spec.action_scale)
     states = torch.from_numpy(np.asarray(demos.states, dtype=np.float32))
-    if cfg.residual:
-        training = ~torch.from_numpy(validation)
-        _set_residual(actor, env.observation_layout(), states[training], actions.float()[training])
-    losses = _fit(actor, states, actions.float(), validation, cfg, run_dir)
+    network, targets = _network_and_targets(actor, cfg.action, env, demos, states, ~validation)
+    losses = _fit(network, states, targets, validation, cfg, run_dir)
+    actor.eval()
     path = run_dir / "checkpoints" / f"model_{cfg.epochs}.pt"
     save_checkpoint(path, {"actor_state_dict": actor.state_dict(), "iter": cfg.epochs})
     write_yaml_atomic(
@@ -127,10 +141,28 @@ def train_bc(demos: Demonstrations, task: str, run_dir: Path, cfg: BCConfig) -> 
             "validation_episodes": sorted(int(e) for e in held_out),
             "frames": len(demos.states),
             "epochs": cfg.epochs,
+            "cloned_action": cfg.action,
             **losses,
         },
     )
     return path
+
+
+def _network_and_targets(
+    actor, action: str, env, demos: Demonstrations, states: torch.Tensor, training: np.ndarray
+) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The network to fit and its per-frame targets; output statistics come from the training frames."""
+    if action == "ee_delta":
+        commands = torch.from_numpy(np.asarray(demos.commands, dtype=np.float32))
+        actor.set_command_statistics(commands[torch.from_numpy(training)])
+        return actor.network, actor.normalized_commands(commands)
+    joint_actions = (demos.joint_targets - env.default_joint_pos.numpy()) / env.spec.action_scale
+    actions = torch.from_numpy(np.asarray(joint_actions, dtype=np.float32))
+    if action == "joint_target":
+        return actor, actions
+    mask = torch.from_numpy(training)
+    _set_residual(actor, env.observation_layout(), states[mask], actions[mask])
+    return actor.network, actor.step_of(as_tensordict({"policy": states}), actions)
 
 
 def _set_residual(actor, layout: list[tuple[str, int, float, float]], states: torch.Tensor, actions: torch.Tensor):
@@ -149,11 +181,9 @@ def _set_residual(actor, layout: list[tuple[str, int, float, float]], states: to
     actor.step_scale.copy_(steps.std(dim=0).clamp(min=1e-3))
 
 
-def _fit(actor, states: torch.Tensor, actions: torch.Tensor, validation: np.ndarray, cfg: BCConfig, run_dir: Path):
-    """Mean-squared error (of the scaled step for a residual actor, else of the action), Adam, minibatches;
-    the observation normalizer's statistics come from the training frames and stay fixed."""
-    network = actor.network if cfg.residual else actor
-    targets = actor.step_of(as_tensordict({"policy": states}), actions) if cfg.residual else actions
+def _fit(network, states: torch.Tensor, targets: torch.Tensor, validation: np.ndarray, cfg: BCConfig, run_dir: Path):
+    """Mean-squared error on the (normalized) targets, Adam, minibatches; the observation normalizer's
+    statistics come from the training frames and stay fixed."""
     train_ids = torch.from_numpy(np.flatnonzero(~validation))
     val_ids = torch.from_numpy(np.flatnonzero(validation))
     network.train()
@@ -177,7 +207,7 @@ def _fit(actor, states: torch.Tensor, actions: torch.Tensor, validation: np.ndar
         validation_loss = _loss(network, states[val_ids], targets[val_ids])
         rows.append(f"{epoch},{time.monotonic() - start:.2f},{train_loss:.6f},{validation_loss:.6f}")
         progress.set_postfix_str(f"train {train_loss:.4f} | validation {validation_loss:.4f}", refresh=False)
-    actor.eval()
+    network.eval()
     write_text_atomic(run_dir / "progress.csv", "\n".join(rows) + "\n")
     return {"final_train_loss": train_loss, "final_validation_loss": validation_loss}
 

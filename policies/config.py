@@ -31,7 +31,8 @@ class PPOConfig:
     actor_rnn_type: str = "none"
     actor_rnn_hidden_dim: int = 128
     actor_rnn_num_layers: int = 1
-    # "residual": the actor outputs last_action + a scaled step (behaviour cloning; policies/residual_actor.py)
+    # behaviour cloning: "residual" outputs last_action + a scaled step (policies/residual_actor.py), "ee_delta"
+    # an end-effector delta and gripper command that IK turns into joint targets (policies/ee_delta_actor.py)
     actor_output: str = "absolute"
 
 
@@ -45,7 +46,7 @@ class TrainConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
 
-ACTOR_OUTPUTS = ("absolute", "residual")
+ACTOR_OUTPUTS = ("absolute", "residual", "ee_delta")
 
 
 def check_actor_rnn(ppo: PPOConfig) -> None:

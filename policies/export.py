@@ -43,8 +43,8 @@ def _check_deployable(config: RunConfig, run_dir: Path) -> None:
         )
     if config.train.ppo.actor_output != "absolute":
         raise BundleError(
-            f"{run_dir}: its actor outputs {config.train.ppo.actor_output!r} actions (a step from the last action); "
-            "the C++ core evaluates absolute-action actors only"
+            f"{run_dir}: its actor outputs {config.train.ppo.actor_output!r} actions (a step from the last action, "
+            "or an end-effector delta for IK); the C++ core evaluates joint-target actors only"
         )
 
 

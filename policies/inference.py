@@ -9,9 +9,11 @@ import torch
 from rsl_rl.models import MLPModel, RNNModel
 
 from policies.config import TrainConfig, rsl_rl_config
+from policies.ee_delta_actor import DELTA_DIM, EndEffectorDeltaActor
 from policies.residual_actor import ResidualActor
 from policies.rsl_rl_env import as_tensordict
 from policies.run_dir import RunConfig, RunDirError, find_checkpoint, load_checkpoint, load_run_config
+from sim.arm_ik import ArmDifferentialIK
 from sim.batched_env import BatchedRobotEnv
 from sim.envs import make_env
 
@@ -53,7 +55,7 @@ def open_run(
     if dynamics == "nominal":
         config.env.randomization = config.env.randomization.disabled()
     env = make_env(config.env, seed=seed)
-    return env, _load_actor(config, run_dir, iteration, env.get_observations(), env.num_actions)
+    return env, _load_actor(config, run_dir, iteration, env.get_observations(), env.num_actions, env)
 
 
 def load_policy(
@@ -63,22 +65,53 @@ def load_policy(
     return _load_actor(load_run_config(run_dir), run_dir, iteration, observations, num_actions)
 
 
-def build_actor(train: TrainConfig, observations: dict[str, torch.Tensor], num_actions: int) -> MLPModel:
-    """The actor network a run's train config describes (PPO and behaviour cloning build the same one)."""
+def build_actor(
+    train: TrainConfig,
+    observations: dict[str, torch.Tensor],
+    num_actions: int,
+    env: BatchedRobotEnv | None = None,
+) -> MLPModel:
+    """The actor network a run's train config describes (PPO and behaviour cloning build the same one).
+
+    An end-effector delta actor acts only when given the arm's `env` (its IK needs the kinematics).
+    """
     actor_cfg = dict(rsl_rl_config(train, "actor")["actor"])
     model_class = {"MLPModel": MLPModel, "RNNModel": RNNModel}[actor_cfg.pop("class_name")]
-    network = model_class(as_tensordict(observations), {"actor": ["policy"]}, "actor", num_actions, **actor_cfg)
-    if train.ppo.actor_output == "residual":
+    output = train.ppo.actor_output
+    outputs = DELTA_DIM + 1 if output == "ee_delta" else num_actions
+    network = model_class(as_tensordict(observations), {"actor": ["policy"]}, "actor", outputs, **actor_cfg)
+    if output == "residual":
         return ResidualActor(network, num_actions)
+    if output == "ee_delta":
+        return _end_effector_delta_actor(network, num_actions, env)
     return network
 
 
+def _end_effector_delta_actor(network: MLPModel, num_actions: int, env: BatchedRobotEnv | None):
+    if env is None:
+        return EndEffectorDeltaActor(network, num_actions, ik=None)
+    if getattr(env.spec, "ee_site", None) is None:
+        raise RunDirError(f"an end-effector delta actor drives an arm; the robot {env.spec.name!r} has no ee_site")
+    ik = ArmDifferentialIK(env.model, env.spec, env.base_pos_w.numpy(), env.base_quat_w.numpy(), env.step_dt)
+    actor = EndEffectorDeltaActor(network, num_actions, ik)
+    try:
+        actor.configure(env.observation_layout(), env.default_joint_pos, env.spec.action_scale)
+    except ValueError as error:
+        raise RunDirError(str(error)) from None
+    return actor
+
+
 def _load_actor(
-    config: RunConfig, run_dir: Path, iteration: int | None, observations: dict[str, torch.Tensor], num_actions: int
+    config: RunConfig,
+    run_dir: Path,
+    iteration: int | None,
+    observations: dict[str, torch.Tensor],
+    num_actions: int,
+    env: BatchedRobotEnv | None = None,
 ) -> LoadedPolicy:
     path = find_checkpoint(run_dir, iteration)
     content = load_checkpoint(path)
-    actor = build_actor(config.train, observations, num_actions)
+    actor = build_actor(config.train, observations, num_actions, env)
     try:
         actor.load_state_dict(content["actor_state_dict"])
     except (KeyError, RuntimeError) as error:

@@ -20,7 +20,15 @@ import torch
 from sim.batched_env import SOFT_LIMIT_FRACTION, BatchedRobotEnv, range_or_zero
 from sim.config_io import ConfigError
 from sim.robot_spec import SpecError, fixed_base_body
-from sim.rotations import canonical_quat, positive_w_quat, quat_conjugate, quat_multiply, quat_rotate_inverse, yaw_quat
+from sim.rotations import (
+    canonical_quat,
+    positive_w_quat,
+    quat_conjugate,
+    quat_multiply,
+    quat_rotate,
+    quat_rotate_inverse,
+    yaw_quat,
+)
 from sim.terms import manipulation
 from sim.terms.arm_state import ArmState
 from sim.terms.manipulation import ManipulationContext
@@ -217,6 +225,27 @@ class ManipulationEnv(BatchedRobotEnv):
         self._write_initial_joints(ids, offset.double().numpy())
         if self.has_object:
             self._place_object(ids)
+
+    def start_from(self, joint_pos_rad: np.ndarray, object_pose_b: np.ndarray | None = None) -> dict:
+        """Reset every simulation to a recorded start (dataset replay): joints as the encoders read them
+        (rad, policy order) at rest, the object at [x, y, z (m), qw, qx, qy, qz] in the robot base frame."""
+        ids = np.arange(self.num_envs)
+        self._reset_envs(ids)
+        true_joint_pos = np.asarray(joint_pos_rad, dtype=np.float64) - self.randomizer.params["encoder_offset_rad"]
+        self._write_initial_joints(ids, true_joint_pos - self.spec.default_joint_pos)
+        if object_pose_b is not None and self.has_object:
+            o, d = self.object_qpos, self.object_dof
+            pose_b = torch.as_tensor(np.broadcast_to(object_pose_b, (self.num_envs, 7)).copy(), dtype=torch.float32)
+            base_quat = self.base_quat_w.expand(self.num_envs, 4)
+            self.qpos[ids, o : o + 3] = (self.base_pos_w + quat_rotate(base_quat, pose_b[:, :3])).double().numpy()
+            self.qpos[ids, o + 3 : o + 7] = quat_multiply(base_quat, pose_b[:, 3:]).double().numpy()
+            self.qvel[ids, d : d + 6] = 0.0
+            rest_w = torch.cat([torch.from_numpy(self.qpos[ids, o : o + 2]).float(), self.object_rest_z[:, None]], 1)
+            self.target_pose[:] = lift_goal_poses(self._to_base(rest_w), self.cfg.manipulation.lift_height_m)
+        self.batch.forward(ids.astype(np.int32), stage=mujoco.mjtStage.mjSTAGE_VEL)
+        self.state = self._read_state()
+        self._observations = self._compute_observations(reset_ids=ids)
+        return self._observations
 
     def _place_object(self, ids: np.ndarray) -> None:
         """On the table at the nominal spot plus the randomized offset, any yaw, at rest."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from sim.config_io import ConfigError
 
 DEVICES = ("keyboard", "gamepad", "spacemouse", "scripted")
-DATASET_ACTIONS = ("info", "check", "recover")
+DATASET_ACTIONS = ("info", "check", "recover", "replay")
 EXAMPLES = {
     "teleop": """examples:
   simreal teleop --task arm-lift --device scripted --dataset datasets/lift --episodes 50
@@ -49,10 +49,13 @@ def add_demo_commands(sub: Callable[[str, str], argparse.ArgumentParser]) -> Non
     teleop.add_argument(
         "--expert-noise", type=float, default=0.0, help="scripted: noise on the executed delta, not the recorded one"
     )
-    dataset = sub("dataset", "inspect, check or recover a demonstration dataset")
+    dataset = sub("dataset", "inspect, check, recover or replay a demonstration dataset")
     dataset.add_argument("action", choices=DATASET_ACTIONS)
     dataset.add_argument("dataset", type=Path)
     dataset.add_argument("--json", action="store_true")
+    dataset.add_argument("--episode", type=int, nargs="+", help="replay: these episodes (default: all)")
+    dataset.add_argument("--task", default="arm-lift", help="replay: the task the dataset was recorded in")
+    dataset.add_argument("--viewer", action="store_true", help="replay: watch it in a MuJoCo viewer (needs a display)")
     record = sub("record", "record demonstrations from a robot over ROS 2 (joint states, cameras, teleop commands)")
     record.add_argument("--ros", action="store_true", required=True, help="read the robot over ROS 2 (the only source)")
     record.add_argument("--params", type=Path, help="parameter YAML with a simreal_recorder section")
@@ -70,6 +73,12 @@ def add_demo_commands(sub: Callable[[str, str], argparse.ArgumentParser]) -> Non
     bc.add_argument("--learning-rate", type=float, default=1e-3)
     bc.add_argument("--hidden-dims", type=int, nargs="+", default=[256, 256, 128])
     bc.add_argument("--seed", type=int, default=1)
+    bc.add_argument(
+        "--action",
+        choices=["ee_delta", "joint_step", "joint_target"],
+        default="ee_delta",
+        help="what to clone: the device's end-effector delta through IK (default), or the joint targets",
+    )
     bc.add_argument("--all-episodes", action="store_true", help="also clone episodes that never reached success")
 
 
@@ -152,6 +161,8 @@ def _dataset(args: argparse.Namespace) -> int:
     if args.action == "recover":
         _print(recover_dataset(args.dataset), args.json)
         return 0
+    if args.action == "replay":
+        return _replay(args)
     problems = check_dataset(args.dataset)
     if args.json:
         print(json.dumps({"ok": not problems, "problems": problems}))
@@ -160,6 +171,28 @@ def _dataset(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  {problem}")
     return 0 if not problems else 1
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from robot_io.teleop.arm_replay import replay_dataset
+
+    result = replay_dataset(args.dataset, args.task, args.episode, viewer=args.viewer)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for episode in result["per_episode"]:
+        print(
+            f"episode {episode['episode']}: {episode['frames']} frames, "
+            f"success recorded {episode['recorded_success']} / replayed {episode['replayed_success']}, "
+            f"ee error rms {1000 * episode['ee_error_rms_m']:.1f} mm (max {1000 * episode['ee_error_max_m']:.1f}), "
+            f"cube lift {100 * episode['recorded_object_lift_m']:.1f} cm / "
+            f"{100 * episode['replayed_object_lift_m']:.1f} cm"
+        )
+    print(
+        f"{result['episodes']} episodes: success recorded {result['recorded_success_rate']:.2f}, "
+        f"replayed {result['replayed_success_rate']:.2f} (nominal dynamics)"
+    )
+    return 0
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -186,6 +219,7 @@ def _train_bc(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         hidden_dims=list(args.hidden_dims),
         seed=args.seed,
+        action=args.action,
     )
     print(f"run directory: {args.run_dir}")
     demos = load_demonstrations(args.dataset, successful_only=not args.all_episodes)
@@ -196,7 +230,7 @@ def _train_bc(args: argparse.Namespace) -> int:
 
 
 def load_demonstrations(root: Path, successful_only: bool = True):
-    """The dataset's states and joint targets as policies.bc reads them (policies never import robot_io);
+    """The dataset's states, commands and joint targets as policies.bc reads them (policies never import robot_io);
     with successful_only, episodes whose next.success never turned true are left out."""
     import numpy as np
 
@@ -205,19 +239,26 @@ def load_demonstrations(root: Path, successful_only: bool = True):
 
     ds = load_dataset(root)
     names = list(ds.info["features"].get("observation.state", {}).get("names") or [])
-    states, targets, episodes = [], [], []
+    states, commands, targets, episodes = [], [], [], []
     for episode in range(ds.num_episodes):
         frames = ds.frames(episode)
         if successful_only and "next.success" in frames and not np.any(frames["next.success"]):
             continue
         states.append(np.asarray(frames["observation.state"], dtype=np.float32))
+        commands.append(np.asarray(frames["action"], dtype=np.float32))
         targets.append(np.asarray(frames["action.joint_target"], dtype=np.float32))
         episodes.append(np.full(len(targets[-1]), episode))
     if not states:
-        return Demonstrations(
-            np.zeros((0, len(names)), np.float32), np.zeros((0, 0), np.float32), np.zeros(0), names, str(root)
-        )
-    return Demonstrations(np.concatenate(states), np.concatenate(targets), np.concatenate(episodes), names, str(root))
+        empty = np.zeros((0, 0), np.float32)
+        return Demonstrations(np.zeros((0, len(names)), np.float32), empty, empty, np.zeros(0), names, str(root))
+    return Demonstrations(
+        np.concatenate(states),
+        np.concatenate(targets),
+        np.concatenate(commands),
+        np.concatenate(episodes),
+        names,
+        str(root),
+    )
 
 
 def _print(result: dict, as_json: bool) -> None:

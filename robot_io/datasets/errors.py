@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sim.errors import SimrealError
 
-class DatasetError(Exception):
+
+class DatasetError(SimrealError):
     """A dataset problem a user can act on (shown as one line by the `simreal` command)."""

@@ -26,9 +26,10 @@ import numpy as np
 import torch
 
 from robot_io.datasets import DatasetWriter, FeatureSpec
-from robot_io.teleop.arm_ik import ArmDifferentialIK
-from robot_io.teleop.command import ArmDeltaLimits, TeleopDevice, TeleopReading
+from robot_io.teleop.command import TeleopDevice, TeleopReading
+from sim.arm_ik import ArmDeltaLimits, ArmDifferentialIK
 from sim.envs import make_env
+from sim.errors import SimrealError
 from sim.manipulation_env import ManipulationEnv
 from sim.tasks import make_task_config
 
@@ -39,7 +40,7 @@ TASK_TEXT = {
 }
 
 
-class TeleopError(Exception):
+class TeleopError(SimrealError):
     """A teleop session that cannot start or go on; the message says why."""
 
 

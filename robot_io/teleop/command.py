@@ -2,7 +2,7 @@
 
 Arm: a normalized end-effector delta [dx, dy, dz, droll, dpitch, dyaw] in [-1, 1] (robot base frame,
 ROS axis convention: x forward, y left, z up; rotations about those axes) plus a gripper command in
-[0, 1] (0 open, 1 closed). `ArmDeltaLimits` turns it into metres and radians per control step.
+[0, 1] (0 open, 1 closed). `sim.arm_ik.ArmDeltaLimits` turns it into metres and radians per control step.
 Quadruped: a normalized twist [vx, vy, yaw_rate] in [-1, 1], scaled by `TwistLimits` for /cmd_vel.
 Recorder keys (`n`, `r`, `q`, space, `s`) arrive as `SessionEvents`.
 """
@@ -58,19 +58,6 @@ class TeleopDevice(Protocol):
     def close(self) -> None:
         """Give the hardware (terminal mode, device handle) back."""
         ...
-
-
-@dataclass
-class ArmDeltaLimits:
-    """The most one control step may move the end effector (issue 6: 5 cm and 0.5 rad)."""
-
-    max_translation_m: float = 0.05
-    max_rotation_rad: float = 0.5
-
-    def scale(self, arm_delta: np.ndarray) -> np.ndarray:
-        """Normalized [-1, 1] delta -> [m, m, m, rad, rad, rad] for one step."""
-        clipped = np.clip(np.asarray(arm_delta, dtype=np.float64), -1.0, 1.0)
-        return np.concatenate([clipped[:3] * self.max_translation_m, clipped[3:] * self.max_rotation_rad])
 
 
 @dataclass

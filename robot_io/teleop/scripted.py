@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot_io.teleop.arm_ik import quat_to_matrix, rotation_error_vector, rotation_vector_matrix
-from robot_io.teleop.command import ArmDeltaLimits, SessionEvents, TeleopReading
+from robot_io.teleop.command import SessionEvents, TeleopReading
+from sim.arm_ik import ArmDeltaLimits, quat_to_matrix, rotation_error_vector, rotation_vector_matrix
 
 PAD_REACH_BELOW_EE_M = 0.009  # the finger pads' lower edge is this far below the ee site
 TABLE_CLEARANCE_M = 0.006  # ... and it stays this far above the table when grasping

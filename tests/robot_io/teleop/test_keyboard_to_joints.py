@@ -6,9 +6,8 @@ import os
 
 import numpy as np
 
-from robot_io.teleop.arm_ik import ArmDifferentialIK
-from robot_io.teleop.command import ArmDeltaLimits
 from robot_io.teleop.keyboard import KeyboardTeleop
+from sim.arm_ik import ArmDeltaLimits, ArmDifferentialIK
 from sim.envs import make_env
 from sim.tasks import make_task_config
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from robot_io.teleop.arm_ik import ArmDifferentialIK
-from robot_io.teleop.command import ArmDeltaLimits, TeleopDevice, TeleopReading
+from robot_io.teleop.command import TeleopDevice, TeleopReading
 from robot_io.teleop.scripted import LiftPlan, ReplayDevice, ScriptedLiftExpert, grasp_finger_yaw
+from sim.arm_ik import ArmDeltaLimits, ArmDifferentialIK
 from sim.envs import make_env
 from sim.manipulation_env import ManipulationEnv
 from sim.tasks import make_task_config

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from robot_io.teleop.arm_ik import ArmDifferentialIK, WorkspaceBounds, rotation_error_vector
+from sim.arm_ik import ArmDifferentialIK, WorkspaceBounds, rotation_error_vector
 from sim.envs import make_env
 from sim.manipulation_env import ManipulationEnv
 from sim.tasks import make_task_config

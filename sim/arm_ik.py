@@ -27,6 +27,19 @@ import numpy as np
 from sim.robot_spec import RobotSpec
 
 
+@dataclass
+class ArmDeltaLimits:
+    """The most one control step may move the end effector (issue 6: 5 cm and 0.5 rad)."""
+
+    max_translation_m: float = 0.05
+    max_rotation_rad: float = 0.5
+
+    def scale(self, arm_delta: np.ndarray) -> np.ndarray:
+        """Normalized [-1, 1] delta -> [m, m, m, rad, rad, rad] for one step."""
+        clipped = np.clip(np.asarray(arm_delta, dtype=np.float64), -1.0, 1.0)
+        return np.concatenate([clipped[:3] * self.max_translation_m, clipped[3:] * self.max_rotation_rad])
+
+
 @dataclass(frozen=True)
 class WorkspaceBounds:
     """Where the ee site may be commanded: a box in the robot base frame, m.

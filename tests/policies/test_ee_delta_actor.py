@@ -1,0 +1,80 @@
+"""The end-effector delta actor: teleop commands in, the joint targets the teleop session would send out.
+
+The actor keeps no IK state of its own (it integrates from the `last_action` observation), so driving the
+real arm-lift env with it must give the same targets as an IK that remembers its own, as `simreal teleop`'s does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from policies.config import TrainConfig
+from policies.ee_delta_actor import EndEffectorDeltaActor
+from policies.inference import build_actor
+from policies.run_dir import RunDirError
+from sim.arm_ik import ArmDeltaLimits, ArmDifferentialIK
+from sim.envs import make_env
+from sim.tasks import make_task_config
+
+
+def _env(task: str = "arm-lift", randomized: bool = False):
+    cfg = make_task_config(task)
+    cfg.num_envs = 1
+    if not randomized:
+        cfg.randomization = cfg.randomization.disabled()
+    return make_env(cfg, seed=3)
+
+
+def _actor(env) -> EndEffectorDeltaActor:
+    train = TrainConfig()
+    train.ppo.actor_output = "ee_delta"
+    return build_actor(train, env.get_observations(), env.num_actions, env)
+
+
+def _commands(steps: int) -> np.ndarray:
+    """Smooth deltas that sweep the hand around, and the gripper closing half way through."""
+    time_s = np.arange(steps)[:, None] * 0.02
+    delta = 0.3 * np.sin(2 * np.pi * time_s * np.array([[0.5, 0.7, 0.3, 0.4, 0.6, 0.8]]) + np.arange(6))
+    gripper = (np.arange(steps) >= steps // 2).astype(float)[:, None]
+    return np.hstack([delta, gripper])
+
+
+def test_actor_sends_the_session_ik_targets():
+    env = _env()
+    actor = _actor(env)
+    session_ik = ArmDifferentialIK(env.model, env.spec, env.base_pos_w.numpy(), env.base_quat_w.numpy(), env.step_dt)
+    observations = env.reset()
+    session_ik.reset(env.state.measured_joint_pos_rad[0].numpy().astype(np.float64))
+    start_m = env.state.ee_pos_b[0].numpy().copy()
+    limits, largest_gap = ArmDeltaLimits(), 0.0
+    for command in _commands(100):
+        measured = env.state.measured_joint_pos_rad[0].numpy().astype(np.float64)
+        expected = session_ik.joint_targets(measured, limits.scale(command[:6]), command[6])
+        action = actor.act(observations["policy"], torch.from_numpy(command)[None])
+        targets = (env.default_joint_pos + env.spec.action_scale * action)[0].numpy()
+        largest_gap = max(largest_gap, float(np.max(np.abs(targets - expected))))
+        observations, _, _, _ = env.step(action)
+    assert largest_gap < 1e-4
+    assert np.linalg.norm(env.state.ee_pos_b[0].numpy() - start_m) > 0.02  # the commands really moved the hand
+    assert env.state.measured_joint_pos_rad[0, session_ik.gripper] < 0.02  # and closed the gripper
+
+
+def test_actor_commands_stay_in_the_device_range():
+    env = _env(randomized=True)
+    actor = _actor(env)
+    with torch.no_grad():
+        for parameter in actor.network.parameters():
+            parameter.normal_(0.0, 3.0)  # a wild network: its outputs must still be a device's
+        commands = actor.commands(env.get_observations())
+    assert commands[:, :6].abs().max() <= 1.0
+    assert 0.0 <= float(commands[0, 6]) <= 1.0
+    action = actor(env.get_observations())
+    assert torch.isfinite(action).all()
+
+
+def test_actor_needs_an_arm():
+    env = _env("quadruped-flat")
+    with pytest.raises(RunDirError, match="ee_site"):
+        _actor(env)
