@@ -15,6 +15,7 @@ copies, and a frame split would measure memory, not generalization.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,14 +47,19 @@ class BCError(RunDirError):
 
 @dataclass
 class BCConfig:
-    epochs: int = 200
+    # 100 epochs and weight decay 1e-3: 50 demonstrations overfit (at 200 epochs and 1e-5 the arm-lift success
+    # over 100 randomized episodes was 0.79-0.93 across three seeds; with these, 0.89-0.98)
+    epochs: int = 100
     batch_size: int = 256
     learning_rate: float = 1e-3
-    weight_decay: float = 1e-5
+    weight_decay: float = 1e-3
     validation_fraction: float = 0.1  # of the episodes (at least one when there are two or more)
     hidden_dims: list[int] = field(default_factory=lambda: [256, 256, 128])
     seed: int = 1
     action: str = "ee_delta"  # what is cloned: "ee_delta", "joint_step" or "joint_target" (see the module doc)
+    # training states get Gaussian noise of this fraction of each component's spread (fresh every batch):
+    # the cloned policy then meets states a little off the demonstrated ones and still answers sensibly
+    state_noise: float = 0.0
 
 
 ACTOR_OUTPUT_OF = {"ee_delta": "ee_delta", "joint_step": "residual", "joint_target": "absolute"}
@@ -127,8 +133,9 @@ def train_bc(demos: Demonstrations, task: str, run_dir: Path, cfg: BCConfig) -> 
     held_out = episodes[split_episodes(len(episodes), cfg.validation_fraction, np.random.default_rng(cfg.seed))]
     validation = np.isin(demos.episode_of_frame, held_out)
     states = torch.from_numpy(np.asarray(demos.states, dtype=np.float32))
-    network, targets = _network_and_targets(actor, cfg.action, env, demos, states, ~validation)
-    losses = _fit(network, states, targets, validation, cfg, run_dir)
+    network, inputs, targets = _network_and_targets(actor, cfg.action, env, demos, states, ~validation)
+    loss = actor.loss if cfg.action == "ee_delta" else mean_squared_error
+    losses = _fit(network, loss, inputs, targets, validation, cfg, run_dir)
     actor.eval()
     path = run_dir / "checkpoints" / f"model_{cfg.epochs}.pt"
     save_checkpoint(path, {"actor_state_dict": actor.state_dict(), "iter": cfg.epochs})
@@ -150,19 +157,19 @@ def train_bc(demos: Demonstrations, task: str, run_dir: Path, cfg: BCConfig) -> 
 
 def _network_and_targets(
     actor, action: str, env, demos: Demonstrations, states: torch.Tensor, training: np.ndarray
-) -> tuple[torch.nn.Module, torch.Tensor]:
-    """The network to fit and its per-frame targets; output statistics come from the training frames."""
+) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """The network to fit, its inputs and its targets per frame; output statistics come from the training frames."""
     if action == "ee_delta":
         commands = torch.from_numpy(np.asarray(demos.commands, dtype=np.float32))
         actor.set_command_statistics(commands[torch.from_numpy(training)])
-        return actor.network, actor.normalized_commands(commands)
+        return actor.network, actor.inputs(states)["policy"], actor.normalized_commands(commands)
     joint_actions = (demos.joint_targets - env.default_joint_pos.numpy()) / env.spec.action_scale
     actions = torch.from_numpy(np.asarray(joint_actions, dtype=np.float32))
     if action == "joint_target":
-        return actor, actions
+        return actor, states, actions
     mask = torch.from_numpy(training)
     _set_residual(actor, env.observation_layout(), states[mask], actions[mask])
-    return actor.network, actor.step_of(as_tensordict({"policy": states}), actions)
+    return actor.network, states, actor.step_of(as_tensordict({"policy": states}), actions)
 
 
 def _set_residual(actor, layout: list[tuple[str, int, float, float]], states: torch.Tensor, actions: torch.Tensor):
@@ -181,14 +188,27 @@ def _set_residual(actor, layout: list[tuple[str, int, float, float]], states: to
     actor.step_scale.copy_(steps.std(dim=0).clamp(min=1e-3))
 
 
-def _fit(network, states: torch.Tensor, targets: torch.Tensor, validation: np.ndarray, cfg: BCConfig, run_dir: Path):
-    """Mean-squared error on the (normalized) targets, Adam, minibatches; the observation normalizer's
+def mean_squared_error(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return torch.mean((outputs - targets) ** 2)
+
+
+def _fit(
+    network,
+    loss_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    states: torch.Tensor,
+    targets: torch.Tensor,
+    validation: np.ndarray,
+    cfg: BCConfig,
+    run_dir: Path,
+):
+    """`loss_of` (network outputs, targets), Adam, minibatches; the observation normalizer's
     statistics come from the training frames and stay fixed."""
     train_ids = torch.from_numpy(np.flatnonzero(~validation))
     val_ids = torch.from_numpy(np.flatnonzero(validation))
     network.train()
     network.update_normalization(as_tensordict({"policy": states[train_ids]}))
     network.obs_normalizer.eval()
+    spread = states[train_ids].std(dim=0)
     optimizer = torch.optim.Adam(network.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     rows = ["epoch,wall_time_s,train_loss,validation_loss"]
     start = time.monotonic()
@@ -198,13 +218,14 @@ def _fit(network, states: torch.Tensor, targets: torch.Tensor, validation: np.nd
         order = train_ids[torch.randperm(len(train_ids))]
         total = 0.0
         for batch in order.split(cfg.batch_size):
-            loss = torch.mean((network(as_tensordict({"policy": states[batch]})) - targets[batch]) ** 2)
+            noisy = states[batch] + cfg.state_noise * spread * torch.randn_like(states[batch])
+            loss = loss_of(network(as_tensordict({"policy": noisy})), targets[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total += float(loss) * len(batch)
         train_loss = total / len(train_ids)
-        validation_loss = _loss(network, states[val_ids], targets[val_ids])
+        validation_loss = _loss(network, loss_of, states[val_ids], targets[val_ids])
         rows.append(f"{epoch},{time.monotonic() - start:.2f},{train_loss:.6f},{validation_loss:.6f}")
         progress.set_postfix_str(f"train {train_loss:.4f} | validation {validation_loss:.4f}", refresh=False)
     network.eval()
@@ -213,7 +234,7 @@ def _fit(network, states: torch.Tensor, targets: torch.Tensor, validation: np.nd
 
 
 @torch.no_grad()
-def _loss(network, states: torch.Tensor, targets: torch.Tensor) -> float:
+def _loss(network, loss_of, states: torch.Tensor, targets: torch.Tensor) -> float:
     if not len(states):
         return float("nan")
-    return float(torch.mean((network(as_tensordict({"policy": states})) - targets) ** 2))
+    return float(loss_of(network(as_tensordict({"policy": states})), targets))

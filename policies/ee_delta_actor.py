@@ -14,14 +14,64 @@ environment and the actor is a function of the observation like any other.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from rsl_rl.models import MLPModel
 from tensordict import TensorDict
 
+from policies.rsl_rl_env import as_tensordict
 from sim.arm_ik import ArmDeltaLimits, ArmDifferentialIK
+from sim.rotations import canonical_quat, quat_conjugate, quat_multiply, quat_rotate_inverse
 
 DELTA_DIM = 6  # [dx, dy, dz, droll, dpitch, dyaw]; the gripper command follows
+RELATIVE_DIM = 10  # goal - ee in the base frame (3) and in the ee frame (3), the goal's rotation from the ee (4)
+
+
+@dataclass(frozen=True)
+class ObservationColumns:
+    """Where the actor's inputs sit in the task's policy observation (each read unscaled)."""
+
+    joint_pos_rel: slice
+    last_action: slice
+    ee_pose: slice | None  # [x, y, z, qw, qx, qy, qz]
+    goal_pose: slice | None  # object_pose (lift) or target_pose (reach)
+
+    @staticmethod
+    def of(layout: list[tuple[str, int, float, float]]) -> ObservationColumns:
+        columns, start = {}, 0
+        for term, dim, scale, _ in layout:
+            if term in ("joint_pos_rel", "last_action", "ee_pose", "object_pose", "target_pose"):
+                if scale != 1.0:
+                    raise ValueError(f"an end-effector delta actor reads {term} unscaled; the task scales it {scale}x")
+                columns[term] = slice(start, start + dim)
+            start += dim
+        missing = {"joint_pos_rel", "last_action"} - set(columns)
+        if missing:
+            raise ValueError(f"an end-effector delta actor needs the observation terms {sorted(missing)}")
+        goal = columns.get("object_pose", columns.get("target_pose"))
+        return ObservationColumns(columns["joint_pos_rel"], columns["last_action"], columns.get("ee_pose"), goal)
+
+    @property
+    def relates_goal(self) -> bool:
+        return self.ee_pose is not None and self.goal_pose is not None
+
+
+def network_inputs(policy_obs: torch.Tensor, columns: ObservationColumns) -> torch.Tensor:
+    """The observation, and where the goal is seen from the hand, when the task observes both poses.
+
+    The expert acts on the cube's offset from the hand at millimetre scale; an MLP given only the two
+    absolute poses must learn that subtraction from 50 demonstrations, and its error left the cloned
+    policy hovering 7-8 mm off centre, never descending.
+    """
+    if not columns.relates_goal:
+        return policy_obs
+    ee, goal = policy_obs[:, columns.ee_pose], policy_obs[:, columns.goal_pose]
+    offset = goal[:, :3] - ee[:, :3]
+    ee_quat = ee[:, 3:]
+    relative_rotation = canonical_quat(quat_multiply(quat_conjugate(ee_quat), goal[:, 3:]))
+    return torch.cat([policy_obs, offset, quat_rotate_inverse(ee_quat, offset), relative_rotation], dim=1)
 
 
 class EndEffectorDeltaActor(torch.nn.Module):
@@ -29,53 +79,58 @@ class EndEffectorDeltaActor(torch.nn.Module):
 
     is_recurrent = False
 
-    def __init__(self, network: MLPModel, num_actions: int, ik: ArmDifferentialIK | None) -> None:
-        super().__init__()
-        self.network = network
-        self.ik = ik  # None: the actor predicts deltas (training) but cannot act
-        self.limits = ArmDeltaLimits()
-        self.register_buffer("joint_pos_index", torch.zeros(num_actions, dtype=torch.long))
-        self.register_buffer("last_action_index", torch.zeros(num_actions, dtype=torch.long))
-        self.register_buffer("default_joint_pos", torch.zeros(num_actions))
-        self.register_buffer("action_scale", torch.ones(num_actions))
-        self.register_buffer("command_mean", torch.zeros(DELTA_DIM + 1))
-        self.register_buffer("command_std", torch.ones(DELTA_DIM + 1))
-
-    def configure(
+    def __init__(
         self,
-        layout: list[tuple[str, int, float, float]],
+        network: MLPModel,
+        columns: ObservationColumns,
         default_joint_pos: torch.Tensor,
         action_scale: torch.Tensor | float,
+        ik: ArmDifferentialIK,
     ) -> None:
-        """Where joint_pos_rel and last_action sit in the observation (both unscaled), and the action mapping."""
-        starts, start = {}, 0
-        for term, dim, scale, _ in layout:
-            if term in ("joint_pos_rel", "last_action"):
-                if scale != 1.0:
-                    raise ValueError(f"an end-effector delta actor reads {term} unscaled; the task scales it {scale}x")
-                starts[term] = torch.arange(start, start + dim)
-            start += dim
-        missing = {"joint_pos_rel", "last_action"} - set(starts)
-        if missing:
-            raise ValueError(f"an end-effector delta actor needs the observation terms {sorted(missing)}")
-        self.joint_pos_index.copy_(starts["joint_pos_rel"])
-        self.last_action_index.copy_(starts["last_action"])
-        self.default_joint_pos.copy_(torch.as_tensor(default_joint_pos, dtype=torch.float32))
-        self.action_scale.copy_(torch.as_tensor(action_scale, dtype=torch.float32).expand_as(self.action_scale))
+        super().__init__()
+        self.network, self.columns, self.ik = network, columns, ik
+        self.limits = ArmDeltaLimits()
+        self.default_joint_pos = torch.as_tensor(default_joint_pos, dtype=torch.float32).clone()
+        self.action_scale = torch.as_tensor(action_scale, dtype=torch.float32).expand_as(self.default_joint_pos)
+        self.register_buffer("command_mean", torch.zeros(DELTA_DIM + 1))
+        self.register_buffer("command_std", torch.ones(DELTA_DIM + 1))
+        self.register_buffer("gripper_is_binary", torch.tensor(False))
+
+    def inputs(self, policy_obs: torch.Tensor) -> TensorDict:
+        """What the network reads (see `network_inputs`)."""
+        return as_tensordict({"policy": network_inputs(policy_obs, self.columns)})
 
     def set_command_statistics(self, commands: torch.Tensor) -> None:
-        """Normalize the network's targets by the demonstrations' own spread (deltas are a few hundredths)."""
-        self.command_mean.copy_(commands.mean(dim=0))
-        self.command_std.copy_(commands.std(dim=0).clamp(min=1e-3))
+        """Normalize the delta targets by the demonstrations' own spread (deltas are a few hundredths);
+        a gripper that was only ever fully open or closed is thresholded, not blended, when acting."""
+        self.command_mean[:DELTA_DIM] = commands[:, :DELTA_DIM].mean(dim=0)
+        self.command_std[:DELTA_DIM] = commands[:, :DELTA_DIM].std(dim=0).clamp(min=1e-3)
+        gripper = commands[:, DELTA_DIM]
+        self.gripper_is_binary.fill_(bool(torch.all((gripper == 0.0) | (gripper == 1.0))))
 
     def normalized_commands(self, commands: torch.Tensor) -> torch.Tensor:
-        """The network's training target for recorded commands (the dataset's `action` rows)."""
-        return (commands - self.command_mean) / self.command_std
+        """The network's training target for recorded commands (the dataset's `action` rows): the delta
+        normalized, the gripper as it is (the network's last output is its logit)."""
+        delta = (commands[:, :DELTA_DIM] - self.command_mean[:DELTA_DIM]) / self.command_std[:DELTA_DIM]
+        return torch.cat([delta, commands[:, DELTA_DIM:].clamp(0.0, 1.0)], dim=1)
+
+    @staticmethod
+    def loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean-squared error of the normalized delta plus the gripper's binary cross-entropy."""
+        delta_loss = torch.mean((outputs[:, :DELTA_DIM] - targets[:, :DELTA_DIM]) ** 2)
+        gripper_loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            outputs[:, DELTA_DIM], targets[:, DELTA_DIM]
+        )
+        return delta_loss + gripper_loss
 
     def commands(self, obs: TensorDict) -> torch.Tensor:
         """(envs, 7): the normalized delta in [-1, 1] and the gripper command in [0, 1]."""
-        raw = self.network(obs) * self.command_std + self.command_mean
-        return torch.cat([raw[:, :DELTA_DIM].clamp(-1.0, 1.0), raw[:, DELTA_DIM:].clamp(0.0, 1.0)], dim=1)
+        outputs = self.network(self.inputs(obs["policy"]))
+        delta = outputs[:, :DELTA_DIM] * self.command_std[:DELTA_DIM] + self.command_mean[:DELTA_DIM]
+        gripper = torch.sigmoid(outputs[:, DELTA_DIM:])
+        if self.gripper_is_binary:
+            gripper = (gripper > 0.5).float()
+        return torch.cat([delta.clamp(-1.0, 1.0), gripper], dim=1)
 
     @torch.no_grad()
     def forward(self, obs: TensorDict, **kwargs) -> torch.Tensor:
@@ -84,11 +139,9 @@ class EndEffectorDeltaActor(torch.nn.Module):
     @torch.no_grad()
     def act(self, policy_obs: torch.Tensor, commands: torch.Tensor) -> torch.Tensor:
         """The env actions that carry out `commands` (envs, 7) from these observations, by IK."""
-        if self.ik is None:
-            raise RuntimeError("this end-effector delta actor was built without the arm's kinematics")
         commands = commands.double().numpy()
-        measured = (policy_obs[:, self.joint_pos_index] + self.default_joint_pos).double().numpy()
-        previous = (policy_obs[:, self.last_action_index] * self.action_scale + self.default_joint_pos).double()
+        measured = (policy_obs[:, self.columns.joint_pos_rel] + self.default_joint_pos).double().numpy()
+        previous = (policy_obs[:, self.columns.last_action] * self.action_scale + self.default_joint_pos).double()
         previous = previous.numpy()
         targets = np.empty_like(previous)
         for env, command in enumerate(commands):

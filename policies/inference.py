@@ -9,7 +9,7 @@ import torch
 from rsl_rl.models import MLPModel, RNNModel
 
 from policies.config import TrainConfig, rsl_rl_config
-from policies.ee_delta_actor import DELTA_DIM, EndEffectorDeltaActor
+from policies.ee_delta_actor import DELTA_DIM, EndEffectorDeltaActor, ObservationColumns, network_inputs
 from policies.residual_actor import ResidualActor
 from policies.rsl_rl_env import as_tensordict
 from policies.run_dir import RunConfig, RunDirError, find_checkpoint, load_checkpoint, load_run_config
@@ -78,27 +78,26 @@ def build_actor(
     actor_cfg = dict(rsl_rl_config(train, "actor")["actor"])
     model_class = {"MLPModel": MLPModel, "RNNModel": RNNModel}[actor_cfg.pop("class_name")]
     output = train.ppo.actor_output
-    outputs = DELTA_DIM + 1 if output == "ee_delta" else num_actions
-    network = model_class(as_tensordict(observations), {"actor": ["policy"]}, "actor", outputs, **actor_cfg)
+    if output == "ee_delta":
+        return _end_effector_delta_actor(model_class, actor_cfg, observations, env)
+    network = model_class(as_tensordict(observations), {"actor": ["policy"]}, "actor", num_actions, **actor_cfg)
     if output == "residual":
         return ResidualActor(network, num_actions)
-    if output == "ee_delta":
-        return _end_effector_delta_actor(network, num_actions, env)
     return network
 
 
-def _end_effector_delta_actor(network: MLPModel, num_actions: int, env: BatchedRobotEnv | None):
-    if env is None:
-        return EndEffectorDeltaActor(network, num_actions, ik=None)
-    if getattr(env.spec, "ee_site", None) is None:
-        raise RunDirError(f"an end-effector delta actor drives an arm; the robot {env.spec.name!r} has no ee_site")
-    ik = ArmDifferentialIK(env.model, env.spec, env.base_pos_w.numpy(), env.base_quat_w.numpy(), env.step_dt)
-    actor = EndEffectorDeltaActor(network, num_actions, ik)
+def _end_effector_delta_actor(model_class, actor_cfg: dict, observations: dict[str, torch.Tensor], env):
+    if env is None or getattr(env.spec, "ee_site", None) is None:
+        robot = "no robot" if env is None else f"the robot {env.spec.name!r}"
+        raise RunDirError(f"an end-effector delta actor drives an arm's ee_site through IK; {robot} has none")
     try:
-        actor.configure(env.observation_layout(), env.default_joint_pos, env.spec.action_scale)
+        columns = ObservationColumns.of(env.observation_layout())
     except ValueError as error:
         raise RunDirError(str(error)) from None
-    return actor
+    inputs = {"policy": network_inputs(observations["policy"], columns)}
+    network = model_class(as_tensordict(inputs), {"actor": ["policy"]}, "actor", DELTA_DIM + 1, **actor_cfg)
+    ik = ArmDifferentialIK(env.model, env.spec, env.base_pos_w.numpy(), env.base_quat_w.numpy(), env.step_dt)
+    return EndEffectorDeltaActor(network, columns, env.default_joint_pos, env.spec.action_scale, ik)
 
 
 def _load_actor(

@@ -10,6 +10,7 @@ from pathlib import Path
 from sim.config_io import ConfigError
 
 DEVICES = ("keyboard", "gamepad", "spacemouse", "scripted")
+BC_STATE_NOISE = 0.0  # policies.bc.BCConfig.state_noise (not imported here: the CLI starts without torch)
 DATASET_ACTIONS = ("info", "check", "recover", "replay")
 EXAMPLES = {
     "teleop": """examples:
@@ -68,9 +69,10 @@ def add_demo_commands(sub: Callable[[str, str], argparse.ArgumentParser]) -> Non
     bc.add_argument("--dataset", type=Path, required=True)
     bc.add_argument("--task", default="arm-lift")
     bc.add_argument("--run-dir", type=Path, required=True)
-    bc.add_argument("--epochs", type=int, default=200)
+    bc.add_argument("--epochs", type=int, default=100)
     bc.add_argument("--batch-size", type=int, default=256)
     bc.add_argument("--learning-rate", type=float, default=1e-3)
+    bc.add_argument("--weight-decay", type=float, default=1e-3)
     bc.add_argument("--hidden-dims", type=int, nargs="+", default=[256, 256, 128])
     bc.add_argument("--seed", type=int, default=1)
     bc.add_argument(
@@ -78,6 +80,9 @@ def add_demo_commands(sub: Callable[[str, str], argparse.ArgumentParser]) -> Non
         choices=["ee_delta", "joint_step", "joint_target"],
         default="ee_delta",
         help="what to clone: the device's end-effector delta through IK (default), or the joint targets",
+    )
+    bc.add_argument(
+        "--state-noise", type=float, default=BC_STATE_NOISE, help="training-state noise, fraction of each spread"
     )
     bc.add_argument("--all-episodes", action="store_true", help="also clone episodes that never reached success")
 
@@ -116,7 +121,7 @@ def _teleop(args: argparse.Namespace) -> int:
         viewer=args.viewer,
         expert_noise=args.expert_noise,
     )
-    session = ArmTeleopSession(config, _make_device(args.device), args.dataset)
+    session = ArmTeleopSession(config, _make_device(args.device, args.task), args.dataset)
 
     def report(index: int, outcome) -> None:
         verdict = "success" if outcome.success else "no success"
@@ -137,16 +142,16 @@ def _drive_quadruped(args: argparse.Namespace) -> int:
     from robot_io.teleop.twist_teleop import TwistTeleopConfig, run_twist_teleop
 
     print("publishing /cmd_vel; q stops")
-    sent = run_twist_teleop(_make_device(args.device), TwistTeleopConfig())
+    sent = run_twist_teleop(_make_device(args.device, args.task), TwistTeleopConfig())
     print(f"sent {sent} twists")
     return 0
 
 
-def _make_device(kind: str):
+def _make_device(kind: str, task: str):
     if kind == "scripted":
-        from robot_io.teleop.scripted import ScriptedLiftExpert
+        from robot_io.teleop.scripted import scripted_expert
 
-        return ScriptedLiftExpert()
+        return scripted_expert(task)
     from robot_io.teleop.devices import make_device
 
     return make_device(kind)
@@ -217,9 +222,11 @@ def _train_bc(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
         hidden_dims=list(args.hidden_dims),
         seed=args.seed,
         action=args.action,
+        state_noise=args.state_noise,
     )
     print(f"run directory: {args.run_dir}")
     demos = load_demonstrations(args.dataset, successful_only=not args.all_episodes)

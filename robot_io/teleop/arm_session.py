@@ -254,15 +254,20 @@ class ArmTeleopSession:
         return clean, self.ik.joint_targets(measured, self.limits.scale(np.clip(noisy_delta, -1, 1)), reading.gripper)
 
     def _poll(self) -> TeleopReading:
-        """The device's reading; a scripted expert first sees the simulation's state."""
+        """The device's reading; a scripted expert first sees the simulation's state (the ee, and the cube
+        or the reach target)."""
         observe = getattr(self.device, "observe", None)
         if observe is not None:
             state = self.env.state
+            if state.object_pos_b is not None:  # lift: the cube
+                goal_pos, goal_quat = state.object_pos_b[0].numpy(), state.object_quat_b[0].numpy()
+            else:  # reach: the target pose
+                goal_pos, goal_quat = state.target_pose[0, :3].numpy(), state.target_pose[0, 3:].numpy()
             observe(
                 state.ee_pos_b[0].numpy(),
                 state.ee_quat_b[0].numpy(),
-                state.object_pos_b[0].numpy() if state.object_pos_b is not None else None,
-                state.object_quat_b[0].numpy() if state.object_quat_b is not None else None,
+                goal_pos,
+                goal_quat,
                 float(state.measured_joint_pos_rad[0, self.ik.gripper]),
             )
         return self.device.poll().clipped()

@@ -1,4 +1,4 @@
-"""Scripted devices: a programmed pick-and-lift expert, and the replay of recorded readings.
+"""Scripted devices: programmed pick-and-lift and reach experts, and the replay of recorded readings.
 
 Both are `TeleopDevice`s: they emit the same normalized readings a person's device does, so their
 demonstrations go through exactly the scaling, IK, limits and recorder a human's go through.
@@ -72,15 +72,13 @@ def _limited(vector: np.ndarray, max_norm: float) -> np.ndarray:
     return vector if norm <= max_norm else vector * (max_norm / norm)
 
 
-class ScriptedLiftExpert:
-    """Above the cube with the fingers across two faces, down, close, lift about 15 cm, hold.
+class LookAheadServo:
+    """The experts' pose controller: each step asks for `gain` of the remaining ee error (at most a top
+    speed), measured from where the lagging arm is already heading, `lead_s` along its observed velocity.
 
-    A proportional controller on the observed ee pose, each step asking for `gain` of the remaining error
-    (at most the plan's speed). The IK integrates these deltas on its joint targets and the servo lags
-    the targets by 0.1-0.15 s, so the controller looks `lead_s` ahead along the ee's observed linear and
-    angular velocity: without that lead the lag made it overshoot by centimetres, and the wrist pitch
-    (turned by the slow shoulder and elbow too) settled into a 0.4-s limit cycle. A missed or slipped
-    grasp opens the gripper and starts over from above the cube.
+    The IK integrates these deltas on its joint targets and the servo lags the targets by 0.1-0.15 s:
+    without the lead the lag made the hand overshoot by centimetres, and the wrist pitch (turned by the
+    slow shoulder and elbow too) settled into a 0.4-s limit cycle.
     """
 
     def __init__(
@@ -91,11 +89,42 @@ class ScriptedLiftExpert:
         rotation_gain: float = 0.2,
         lead_s: float = 0.1,
         max_rotation_rad: float = 0.08,
-        rng: np.random.Generator | None = None,
     ) -> None:
         self.limits = limits or ArmDeltaLimits()
         self.control_dt_s, self.lead_s = control_dt_s, lead_s
         self.gain, self.rotation_gain, self.max_rotation_rad = gain, rotation_gain, max_rotation_rad
+
+    def servo_delta(
+        self,
+        ee_pos_m: np.ndarray,
+        ee_rotation: np.ndarray,
+        velocity_m_s: np.ndarray,
+        angular_velocity_rad_s: np.ndarray,
+        goal_m: np.ndarray,
+        goal_rotation: np.ndarray,
+        speed_m_s: float,
+    ) -> np.ndarray:
+        """The normalized [dx, dy, dz, droll, dpitch, dyaw] toward the goal pose (base frame)."""
+        ahead_m = ee_pos_m + self.lead_s * velocity_m_s
+        translation_m = _limited(self.gain * (goal_m - ahead_m), speed_m_s * self.control_dt_s)
+        ahead_rotation = rotation_vector_matrix(self.lead_s * angular_velocity_rad_s) @ ee_rotation
+        rotation_error = rotation_error_vector(goal_rotation, ahead_rotation)
+        rotation_rad = _limited(self.rotation_gain * rotation_error, self.max_rotation_rad)
+        arm_delta = np.concatenate(
+            [translation_m / self.limits.max_translation_m, rotation_rad / self.limits.max_rotation_rad]
+        )
+        return np.clip(arm_delta, -1.0, 1.0)
+
+
+class ScriptedLiftExpert(LookAheadServo):
+    """Above the cube with the fingers across two faces, down, close, lift about 15 cm, hold.
+
+    The `LookAheadServo` on the observed ee pose, toward each phase's waypoint at the plan's speeds.
+    A missed or slipped grasp opens the gripper and starts over from above the cube.
+    """
+
+    def __init__(self, rng: np.random.Generator | None = None, **servo) -> None:
+        super().__init__(**servo)
         self.reset(rng or np.random.default_rng(0))
 
     def reset(self, rng: np.random.Generator) -> None:
@@ -149,15 +178,16 @@ class ScriptedLiftExpert:
         if self.finger_yaw_goal_rad is None:  # a retry chooses it again
             self.finger_yaw_goal_rad = self._grasp_yaw(ee_rotation, object_rotation)
         goal_m, gripper, speed_m_s = self._waypoint(ee_pos, object_pos)
-        ahead_m = ee_pos + self.lead_s * self._ee_velocity_m_s  # where the lagging arm is heading anyway
-        translation_m = _limited(self.gain * (goal_m - ahead_m), speed_m_s * self.control_dt_s)
-        ahead_rotation = rotation_vector_matrix(self.lead_s * self._ee_angular_velocity_rad_s) @ ee_rotation
-        rotation_error = rotation_error_vector(fingers_down_rotation(self.finger_yaw_goal_rad), ahead_rotation)
-        rotation_rad = _limited(self.rotation_gain * rotation_error, self.max_rotation_rad)
-        arm_delta = np.concatenate(
-            [translation_m / self.limits.max_translation_m, rotation_rad / self.limits.max_rotation_rad]
+        arm_delta = self.servo_delta(
+            ee_pos,
+            ee_rotation,
+            self._ee_velocity_m_s,
+            self._ee_angular_velocity_rad_s,
+            goal_m,
+            fingers_down_rotation(self.finger_yaw_goal_rad),
+            speed_m_s,
         )
-        return TeleopReading(arm_delta=np.clip(arm_delta, -1.0, 1.0), gripper=gripper, events=SessionEvents())
+        return TeleopReading(arm_delta=arm_delta, gripper=gripper, events=SessionEvents())
 
     def close(self) -> None:
         """Nothing to give back."""
@@ -229,6 +259,61 @@ class ScriptedLiftExpert:
 
     def _next(self, phase: str) -> None:
         self.phase, self.phase_steps = phase, 0
+
+
+class ScriptedReachExpert(LookAheadServo):
+    """Moves the end effector to the task's target pose (arm-reach) with the `LookAheadServo`, gripper open.
+    `observe` takes the target where the lift expert takes the cube."""
+
+    def __init__(self, speed_m_s: float = 0.35, **servo) -> None:
+        super().__init__(**servo)
+        self.speed_m_s = speed_m_s
+        self.reset(np.random.default_rng(0))
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """A new episode (the reach plan has nothing random: `rng` is for the device interface)."""
+        self._pose: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None
+
+    def observe(
+        self,
+        ee_pos_b: np.ndarray,
+        ee_quat_b: np.ndarray,
+        target_pos_b: np.ndarray | None,
+        target_quat_b: np.ndarray | None,
+        finger_opening_m: float | None = None,
+    ) -> None:
+        """The ee and target poses (base frame; quaternions w, x, y, z); once per step."""
+        self._previous = None if self._pose is None else self._pose[:2]
+        if target_pos_b is None or target_quat_b is None:
+            self._pose = None
+            return
+        self._pose = tuple(
+            np.asarray(v, dtype=np.float64).copy() for v in (ee_pos_b, ee_quat_b, target_pos_b, target_quat_b)
+        )
+
+    def poll(self) -> TeleopReading:
+        if self._pose is None:
+            return TeleopReading()
+        ee_pos, ee_quat, target_pos, target_quat = self._pose
+        ee_rotation = quat_to_matrix(ee_quat)
+        velocity, angular_velocity = np.zeros(3), np.zeros(3)
+        if self._previous is not None:
+            velocity = (ee_pos - self._previous[0]) / self.control_dt_s
+            turned = rotation_error_vector(ee_rotation, quat_to_matrix(self._previous[1]))
+            angular_velocity = turned / self.control_dt_s
+        arm_delta = self.servo_delta(
+            ee_pos, ee_rotation, velocity, angular_velocity, target_pos, quat_to_matrix(target_quat), self.speed_m_s
+        )
+        return TeleopReading(arm_delta=arm_delta, gripper=0.0, events=SessionEvents())
+
+    def close(self) -> None:
+        """Nothing to give back."""
+
+
+def scripted_expert(task: str) -> ScriptedLiftExpert | ScriptedReachExpert:
+    """The programmed demonstrator of an arm task."""
+    return ScriptedReachExpert() if task == "arm-reach" else ScriptedLiftExpert()
 
 
 class ReplayDevice:

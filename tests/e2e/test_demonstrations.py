@@ -55,28 +55,31 @@ def test_recorder_killed_during_episode_7_of_10_keeps_6_and_resumes(tmp_path):
     assert [int(e["episode_index"]) for e in ds.episodes] == list(range(10))
 
 
-def test_scripted_demonstrations_train_a_policy_that_eval_runs(tmp_path, capsys):
+def test_fifty_scripted_demonstrations_clone_into_a_policy_that_lifts_the_cube(tmp_path, capsys):
+    """Issue 6's bar through the commands a user runs: 50 scripted demonstrations recorded headless with
+    both cameras at 30 fps, `simreal train-bc` with its defaults, success >= 0.7 over 100 randomized
+    episodes in `simreal eval` (measured 0.89-0.98 across training seeds and eval seeds)."""
     dataset, run_dir = tmp_path / "lift", tmp_path / "bc"
+    command = teleop_command(dataset, 50)[: -len(SMALL_IMAGES)]  # the default 128 x 96 cameras
     # its own process: offscreen GL must be chosen before mujoco is first imported, and pytest imported it
-    recorded = subprocess.run(teleop_command(dataset, 3), cwd=REPO, capture_output=True, text=True, timeout=300)
+    recorded = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert recorded.returncode == 0, recorded.stdout + recorded.stderr
     ds = load_dataset(dataset)
-    assert ds.num_episodes == 3 and ds.fps == 30
-    frames = ds.frames(0)
-    assert len(frames["observation.state"]) == 180  # 6 s episodes at 30 fps
+    assert ds.num_episodes == 50 and ds.fps == 30
+    assert len(ds.frames(49)["observation.state"]) == 180  # 6 s episodes at 30 fps
     for camera in ("wrist_cam", "scene_cam"):
-        video = ds.video_frames(0, f"observation.images.{camera}")
-        assert video.shape == (180, 48, 64, 3) and video.std() > 5.0  # rendered, not blank
+        video = ds.video_frames(49, f"observation.images.{camera}")
+        assert video.shape == (180, 96, 128, 3) and video.std() > 5.0  # rendered, not blank
     capsys.readouterr()
-    assert main(["train-bc", "--dataset", str(dataset), "--task", "arm-lift", "--run-dir", str(run_dir),
-                 "--epochs", "30"]) == 0  # fmt: skip
+    assert main(["train-bc", "--dataset", str(dataset), "--task", "arm-lift", "--run-dir", str(run_dir)]) == 0
     rows = (run_dir / "progress.csv").read_text().splitlines()[1:]
     train_losses = [float(row.split(",")[2]) for row in rows]
-    assert len(train_losses) == 30 and train_losses[-1] < 0.3 * train_losses[0]  # it fits the demonstrations
+    assert train_losses[-1] < 0.3 * train_losses[0]  # it fits the demonstrations
     capsys.readouterr()
-    assert main(["eval", "--run-dir", str(run_dir), "--episodes", "4", "--json"]) == 0
+    assert main(["eval", "--run-dir", str(run_dir), "--episodes", "100", "--dynamics", "randomized", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["num_episodes"] == 4 and 0.0 <= result["success_rate"] <= 1.0
+    print(f"behaviour cloning from 50 demonstrations: success_rate {result['success_rate']:.2f}")
+    assert result["num_episodes"] == 100 and result["success_rate"] >= 0.7
 
 
 def test_replay_of_a_nominal_recording_retraces_it(tmp_path, capsys):
@@ -97,3 +100,39 @@ def test_replay_of_a_nominal_recording_retraces_it(tmp_path, capsys):
     assert "episodes 0..1, not 2" in capsys.readouterr().err
     assert main(["dataset", "replay", str(dataset), "--task", "quadruped-flat"]) == 2
     assert "quadruped" in capsys.readouterr().err
+
+
+def test_behaviour_cloned_reach_policy_exports_to_a_bundle_the_cpp_core_evaluates(tmp_path, capsys):
+    """Joint-target cloning of a deployable task (arm-reach: every observation has a robot source) exports
+    like a PPO run; an end-effector delta actor is refused by name (the core has no IK)."""
+    import numpy as np
+    import torch
+
+    import simreal_rt
+    from policies.inference import open_run
+
+    dataset = tmp_path / "reach"
+    command = [*teleop_command(dataset, 3)]
+    command[command.index("arm-lift")] = "arm-reach"
+    recorded = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    joint_run, delta_run = tmp_path / "bc-joint", tmp_path / "bc-delta"
+    for run_dir, action in ((joint_run, "joint_target"), (delta_run, "ee_delta")):
+        assert main(["train-bc", "--dataset", str(dataset), "--task", "arm-reach", "--run-dir", str(run_dir),
+                     "--action", action, "--epochs", "20"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["export", "--run-dir", str(joint_run), "--out", str(tmp_path / "bundle")]) == 0
+    bundle = simreal_rt.load_bundle(str(tmp_path / "bundle"))
+    env, policy = open_run(joint_run, None, num_envs=1, dynamics="nominal", seed=3)
+    observations, worst = env.get_observations(), 0.0
+    for _ in range(20):
+        with torch.no_grad():
+            action = policy(observations)
+        frame = observations["policy"][0, : env.frame_dim].numpy().astype(np.float64)
+        worst = max(worst, float(np.abs(bundle.evaluate(frame) - action[0].numpy()).max()))
+        observations, _, _, _ = env.step(action)
+    assert worst <= 1e-4
+    env.close()
+    assert main(["export", "--run-dir", str(delta_run), "--out", str(tmp_path / "delta-bundle")]) == 2
+    assert "end-effector delta" in capsys.readouterr().err
+    assert not (tmp_path / "delta-bundle").exists()

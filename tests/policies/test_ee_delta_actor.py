@@ -6,16 +6,19 @@ real arm-lift env with it must give the same targets as an IK that remembers its
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from policies.config import TrainConfig
-from policies.ee_delta_actor import EndEffectorDeltaActor
+from policies.ee_delta_actor import RELATIVE_DIM, EndEffectorDeltaActor, ObservationColumns, network_inputs
 from policies.inference import build_actor
 from policies.run_dir import RunDirError
 from sim.arm_ik import ArmDeltaLimits, ArmDifferentialIK
 from sim.envs import make_env
+from sim.rotations import canonical_quat, quat_multiply
 from sim.tasks import make_task_config
 
 
@@ -78,3 +81,22 @@ def test_actor_needs_an_arm():
     env = _env("quadruped-flat")
     with pytest.raises(RunDirError, match="ee_site"):
         _actor(env)
+
+
+def test_network_sees_the_goal_from_the_hand():
+    env = _env()
+    columns = ObservationColumns.of(env.observation_layout())
+    policy = torch.zeros(1, env.get_observations()["policy"].shape[1])
+    half_turn_about_x = [0.0, 1.0, 0.0, 0.0]  # fingers down: the ee's y and z axes point along -y and -z
+    policy[0, columns.ee_pose] = torch.tensor([0.5, 0.0, 0.2, *half_turn_about_x])
+    yaw_90 = [math.cos(math.pi / 4), 0.0, 0.0, math.sin(math.pi / 4)]
+    policy[0, columns.goal_pose] = torch.tensor([0.6, 0.1, 0.02, *yaw_90])
+    inputs = network_inputs(policy, columns)
+    assert inputs.shape[1] == policy.shape[1] + RELATIVE_DIM
+    torch.testing.assert_close(inputs[0, : policy.shape[1]], policy[0])
+    offset, offset_in_ee, rotation = inputs[0, -10:-7], inputs[0, -7:-4], inputs[0, -4:]
+    torch.testing.assert_close(offset, torch.tensor([0.1, 0.1, -0.18]))
+    torch.testing.assert_close(offset_in_ee, torch.tensor([0.1, -0.1, 0.18]))
+    # the goal's rotation from the hand: conj(half turn about x) * yaw 90
+    expected = quat_multiply(torch.tensor([[0.0, -1.0, 0.0, 0.0]]), torch.tensor([yaw_90]))[0]
+    torch.testing.assert_close(rotation, canonical_quat(expected[None])[0])
