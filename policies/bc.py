@@ -223,7 +223,7 @@ def _fit(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(batch)
+            total += loss.item() * len(batch)
         train_loss = total / len(train_ids)
         validation_loss = _loss(network, loss_of, states[val_ids], targets[val_ids])
         rows.append(f"{epoch},{time.monotonic() - start:.2f},{train_loss:.6f},{validation_loss:.6f}")
