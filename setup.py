@@ -31,7 +31,7 @@ setup(
     version="0.1.0",
     description="Parallel MuJoCo training with domain randomization, deploy bundles, a C++ real-time core and ROS 2",
     python_requires=">=3.11",
-    packages=find_packages(include=["sim*", "policies*", "simreal*", "benchmarks*", "robot_io*"]),
+    packages=find_packages(include=["sim*", "policies*", "simreal*", "benchmarks*", "robot_io*", "calibration*"]),
     package_data={"sim": ["robots/*/*.xml", "robots/*/*.yaml"]},
     install_requires=[
         "torch==2.13.0",
@@ -65,6 +65,8 @@ setup(
         "pygame==2.6.1",
         "evdev==2.0.0",
         "pyspacemouse==2.1.0",
+        # calibration: 5.x wheels lack calibrateHandEye
+        "opencv-python-headless>=4.12,<5",
     ],
     extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.5", "atheris==3.0.0"]},
     entry_points={"console_scripts": ["simreal=simreal.cli:main"]},

@@ -1,0 +1,1 @@
+"""Real to sim: camera intrinsics, hand-eye, joint offsets and system identification (issue 7)."""
