@@ -79,6 +79,8 @@ def load_dataset(root: Path) -> Dataset:
             f"{info_path}: codebase_version {info.get('codebase_version')!r}, expected {CODEBASE_VERSION}"
         )
     tasks_table = pq.read_table(root / "meta" / "tasks.parquet").to_pylist()
-    tasks = [row["task"] for row in sorted(tasks_table, key=lambda row: row["task_index"])]
+    # LeRobot indexes tasks.parquet by the task's text (pandas); the column is then __index_level_0__
+    text = "__index_level_0__" if tasks_table and "__index_level_0__" in tasks_table[0] else "task"
+    tasks = [row[text] for row in sorted(tasks_table, key=lambda row: row["task_index"])]
     episodes = pq.read_table(root / EPISODES_PATH).to_pylist()
     return Dataset(root=root, info=info, tasks=tasks, episodes=sorted(episodes, key=lambda r: r["episode_index"]))

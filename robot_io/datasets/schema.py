@@ -7,11 +7,14 @@ What we match, from LeRobot's v3.0 dataset format (lerobot/datasets/utils.py and
   video_path "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4", features.
 - features: {dtype, shape, names}; video features add an `info` block (video.height, video.width,
   video.codec, video.pix_fmt, video.is_depth_map, video.fps, video.channels, has_audio).
-- `meta/tasks.parquet` (task, task_index), `meta/episodes/chunk-000/file-000.parquet` (one row per
+- `meta/tasks.parquet`: a task_index column indexed by the task's text, as pandas writes it
+  (`__index_level_0__` with pandas metadata); `meta/episodes/chunk-000/file-000.parquet` (one row per
   episode: episode_index, tasks, length, data/chunk_index, data/file_index, dataset_from_index,
   dataset_to_index, videos/<key>/{chunk_index,file_index,from_timestamp,to_timestamp},
-  meta/episodes/{chunk_index,file_index}), `meta/stats.json` (min, max, mean, std, count per feature;
-  images per channel, shaped (3, 1, 1), in [0, 1]).
+  meta/episodes/{chunk_index,file_index}, stats/<feature>/<stat>); `meta/stats.json`: min, max, mean, std,
+  count, q01, q10, q50, q90, q99 of every feature and index feature (stats.py).
+Checked against LeRobot 0.4.4's own loader and writer: it opens our datasets, indexes frames and decodes
+video at the recorded timestamps; its episodes table and ours have the same columns and types.
 Our choice inside that layout: one episode per data file and per video file (LeRobot packs several into
 one file up to a size limit; both are valid v3.0), so an episode is committed by renaming whole files.
 """
@@ -103,7 +106,7 @@ def info_json(robot_type: str, fps: int, features: dict[str, FeatureSpec], episo
         "total_tasks": tasks,
         "chunks_size": CHUNKS_SIZE,
         "data_files_size_in_mb": 100,
-        "video_files_size_in_mb": 500,
+        "video_files_size_in_mb": 200,
         "fps": fps,
         "splits": {"train": f"0:{episodes}"},
         "data_path": DATA_PATH,

@@ -31,7 +31,7 @@ from robot_io.datasets.schema import (
     info_json,
     video_path,
 )
-from robot_io.datasets.stats import STAT_NAMES, RunningStats
+from robot_io.datasets.stats import STAT_NAMES, EpisodeStats, Summary, aggregate, as_lists, from_lists, vector_summary
 from robot_io.datasets.video import VideoEncoder
 
 META_VERSIONS = ".meta"
@@ -64,7 +64,7 @@ class DatasetWriter:
         self.features = dict(features)
         self.tasks: list[str] = []
         self.episodes: list[dict] = []  # the rows of meta/episodes, committed
-        self._episode_stats: list[dict[str, RunningStats]] = []
+        self._episode_stats: list[dict[str, Summary]] = []  # per episode: feature -> statistics
         self._recording: _Episode | None = None
 
     # ---- opening ---------------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ class DatasetWriter:
         writer = cls(Path(root), ds.fps, ds.info["robot_type"], features)
         writer.tasks = list(ds.tasks)
         writer.episodes = [dict(row) for row in ds.episodes]
-        writer._episode_stats = [_stats_from_row(row, features) for row in writer.episodes]
+        writer._episode_stats = [_stats_from_row(row, root) for row in writer.episodes]
         return writer
 
     @property
@@ -145,7 +145,7 @@ class DatasetWriter:
             os.replace(staged[relative], final)
             _fsync_dir(final.parent)
         self.episodes.append(self._episode_row(index, episode))
-        self._episode_stats.append(episode.stats)
+        self._episode_stats.append(episode.summaries)
         self._recording = None
         self._publish_meta()  # (3) and (4)
         shutil.rmtree(episode.staging, ignore_errors=True)
@@ -174,19 +174,15 @@ class DatasetWriter:
                 row |= {f"videos/{key}/chunk_index": chunk, f"videos/{key}/file_index": file}
                 row |= {f"videos/{key}/from_timestamp": 0.0, f"videos/{key}/to_timestamp": episode.length / self.fps}
         row |= {"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
-        for key, stats in episode.stats.items():
-            summary = stats.summary(image=self.features[key].is_video)
-            row |= {f"stats/{key}/{name}": np.asarray(summary[name]).reshape(-1).tolist() for name in STAT_NAMES}
+        for key, summary in episode.summaries.items():
+            row |= {f"stats/{key}/{name}": values for name, values in as_lists(summary).items()}
         return row
 
     def _dataset_stats(self) -> dict:
-        merged: dict[str, RunningStats] = {}
-        for episode_stats in self._episode_stats:
-            for key, stats in episode_stats.items():
-                if key not in merged:
-                    merged[key] = RunningStats(len(stats.total))
-                merged[key].merge(stats)
-        return {key: stats.summary(image=self.features[key].is_video) for key, stats in merged.items()}
+        if not self._episode_stats:
+            return {}
+        keys = self._episode_stats[0].keys()
+        return {key: as_lists(aggregate([episode[key] for episode in self._episode_stats])) for key in keys}
 
     def _publish_meta(self) -> None:
         """Write the next metadata version and point `meta` at it with one atomic rename."""
@@ -198,8 +194,7 @@ class DatasetWriter:
         info = info_json(self.robot_type, self.fps, self.features, self.num_episodes, self.num_frames, len(self.tasks))
         _write_json(version / "info.json", info)
         _write_json(version / "stats.json", self._dataset_stats())
-        tasks = pa.table({"task_index": pa.array(range(len(self.tasks)), pa.int64()), "task": self.tasks})
-        pq.write_table(tasks, version / "tasks.parquet")
+        pq.write_table(tasks_table(self.tasks), version / "tasks.parquet")
         _fsync_file(version / "tasks.parquet")
         episodes_file = version / Path(EPISODES_PATH).relative_to("meta")
         pq.write_table(pa.Table.from_pylist(self.episodes) if self.episodes else _empty_episodes(), episodes_file)
@@ -228,7 +223,8 @@ class _Episode:
             for key, spec in features.items()
             if spec.is_video
         }
-        self.stats = {key: RunningStats(_width(spec)) for key, spec in features.items()}
+        self.stats = {key: EpisodeStats(spec.dtype, _width(spec)) for key, spec in features.items()}
+        self.summaries: dict[str, Summary] = {}  # filled by finish(), the index features included
         self.length = 0
 
     def add(self, frame: dict[str, object]) -> None:
@@ -241,10 +237,9 @@ class _Episode:
             spec = self.features[key]
             if spec.is_video:
                 self.encoders[key].add(value)
-                self.stats[key].add_image(value)
             else:
                 self.columns[key].append(value)
-                self.stats[key].add(value.reshape(1, -1))
+            self.stats[key].add(value)
         self.length += 1
 
     def finish(self, index: int, first_frame: int, task_index: int) -> dict[str, Path]:
@@ -255,13 +250,17 @@ class _Episode:
             key: pa.array(_column(self.features[key], rows), arrow_type(self.features[key]))
             for key, rows in self.columns.items()
         }
-        table |= {
-            "timestamp": pa.array(np.arange(n, dtype=np.float32) / self.fps, pa.float32()),
-            "frame_index": pa.array(np.arange(n), pa.int64()),
-            "episode_index": pa.array(np.full(n, index), pa.int64()),
-            "index": pa.array(first_frame + np.arange(n), pa.int64()),
-            "task_index": pa.array(np.full(n, task_index), pa.int64()),
+        index_columns = {
+            "timestamp": (np.arange(n, dtype=np.float32) / np.float32(self.fps)).astype(np.float32),
+            "frame_index": np.arange(n, dtype=np.int64),
+            "episode_index": np.full(n, index, dtype=np.int64),
+            "index": first_frame + np.arange(n, dtype=np.int64),
+            "task_index": np.full(n, task_index, dtype=np.int64),
         }
+        table |= {key: pa.array(values) for key, values in index_columns.items()}
+        self.summaries = {key: stats.summary() for key, stats in self.stats.items()}
+        for key, values in index_columns.items():
+            self.summaries[key] = vector_summary(values[:, None], str(values.dtype))
         staged_data = self.staging / "data.parquet"
         pq.write_table(pa.table(table), staged_data)
         _fsync_file(staged_data)
@@ -319,9 +318,38 @@ def _empty_episodes() -> pa.Table:
     return pa.table({"episode_index": pa.array([], pa.int64()), "length": pa.array([], pa.int64())})
 
 
-def _stats_from_row(row: dict, features: dict[str, FeatureSpec]) -> dict[str, RunningStats]:
-    return {
-        key: RunningStats.from_summary({name: row[f"stats/{key}/{name}"] for name in STAT_NAMES})
-        for key in features
-        if f"stats/{key}/mean" in row
-    }
+def _stats_from_row(row: dict, root: Path) -> dict[str, Summary]:
+    """An episode row's statistics, by feature; DatasetError if the row lacks some (an older writer's)."""
+    keys = [column.split("/")[1] for column in row if column.startswith("stats/") and column.endswith("/mean")]
+    try:
+        return {key: from_lists({name: row[f"stats/{key}/{name}"] for name in STAT_NAMES}) for key in keys}
+    except KeyError as missing:
+        raise DatasetError(
+            f"{root}: episode {row['episode_index']} has no {missing} statistics (written before the LeRobot "
+            "stats schema): record into a new dataset"
+        ) from None
+
+
+def tasks_table(tasks: list[str]) -> pa.Table:
+    """meta/tasks.parquet as LeRobot writes it with pandas: task_index, indexed by the task's text."""
+    pandas_metadata = {
+        "index_columns": ["__index_level_0__"],
+        "column_indexes": [
+            {"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "str",
+             "metadata": {"encoding": "UTF-8"}}
+        ],
+        "columns": [
+            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64",
+             "metadata": None},
+            {"name": None, "field_name": "__index_level_0__", "pandas_type": "object", "numpy_type": "str",
+             "metadata": None},
+        ],
+        "attributes": {},
+        "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": "3.1.1",
+    }  # fmt: skip
+    schema = pa.schema(
+        [("task_index", pa.int64()), ("__index_level_0__", pa.large_string())],
+        metadata={b"pandas": json.dumps(pandas_metadata).encode()},
+    )
+    return pa.table([pa.array(range(len(tasks)), pa.int64()), pa.array(tasks, pa.large_string())], schema=schema)

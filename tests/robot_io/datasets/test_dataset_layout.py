@@ -12,6 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from robot_io.datasets import DatasetError, DatasetWriter, FeatureSpec, check_dataset, load_dataset, recover_dataset
+from robot_io.datasets.schema import INDEX_FEATURES
+from robot_io.datasets.stats import STAT_NAMES, EpisodeStats, aggregate, vector_summary
 
 FPS = 30
 FEATURES = {
@@ -75,8 +77,12 @@ def test_files_follow_the_lerobot_v3_layout(tmp_path):
         assert (root / f"data/chunk-000/file-{episode:03d}.parquet").is_file()
         for camera in ("wrist_cam", "scene_cam"):
             assert (root / f"videos/observation.images.{camera}/chunk-000/file-{episode:03d}.mp4").is_file()
-    tasks = pq.read_table(root / "meta" / "tasks.parquet").to_pylist()
-    assert tasks == [{"task_index": 0, "task": "lift the cube"}]
+    # tasks.parquet as pandas writes LeRobot's DataFrame: task_index, indexed by the task's text
+    tasks = pq.read_table(root / "meta" / "tasks.parquet")
+    assert tasks.schema.names == ["task_index", "__index_level_0__"]
+    assert tasks.schema.field("__index_level_0__").type == pa.large_string()
+    assert json.loads(tasks.schema.metadata[b"pandas"])["index_columns"] == ["__index_level_0__"]
+    assert tasks.to_pylist() == [{"task_index": 0, "__index_level_0__": "lift the cube"}]
     episodes = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
     assert [(e["episode_index"], e["length"], e["dataset_from_index"], e["dataset_to_index"]) for e in episodes] == [
         (0, 20, 0, 20),
@@ -85,6 +91,7 @@ def test_files_follow_the_lerobot_v3_layout(tmp_path):
     for column in ("tasks", "data/chunk_index", "data/file_index", "meta/episodes/chunk_index"):
         assert column in episodes[0]
     assert episodes[1]["videos/observation.images.scene_cam/to_timestamp"] == pytest.approx(31 / FPS)
+    check_episode_stats_columns(pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet"))
     data = pq.read_table(root / "data/chunk-000/file-001.parquet")
     state_type = data.schema.field("observation.state").type
     assert pa.types.is_fixed_size_list(state_type) and state_type.list_size == 5
@@ -92,13 +99,72 @@ def test_files_follow_the_lerobot_v3_layout(tmp_path):
     assert data.column("index").to_pylist() == list(range(20, 51))
     assert data.column("timestamp").to_pylist()[1] == pytest.approx(1 / FPS)
     stats = json.loads((root / "meta" / "stats.json").read_text())
-    assert stats["observation.state"]["count"] == [51]
-    assert np.array(stats["observation.images.wrist_cam"]["mean"]).shape == (3, 1, 1)
+    assert set(stats) == set(FEATURES) | set(INDEX_FEATURES)
+    for key, feature_stats in stats.items():
+        assert list(feature_stats) == list(STAT_NAMES), key
+    assert stats["observation.state"]["count"] == [51] and stats["index"]["max"] == [50]
+    assert stats["observation.images.wrist_cam"]["count"] == [51]  # frames, as LeRobot counts them
+    assert np.array(stats["observation.images.wrist_cam"]["q50"]).shape == (3, 1, 1)
+    assert stats["next.done"]["max"] == [True] and stats["next.done"]["min"] == [False]
+    check_videos_seek_fast(root / "videos/observation.images.wrist_cam/chunk-000/file-001.mp4", 31)
     ds = load_dataset(root)
     for episode, length in enumerate([20, 31]):
         for camera in ds.video_keys():
             assert ds.video_frames(episode, camera).shape == (length, 48, 64, 3)
     assert check_dataset(root) == []
+
+
+def check_episode_stats_columns(episodes: pa.Table) -> None:
+    """LeRobot's per-episode stats columns: every feature and index feature, every statistic, its types."""
+    for key in [*FEATURES, *INDEX_FEATURES]:
+        for name in STAT_NAMES:
+            column = f"stats/{key}/{name}"
+            assert column in episodes.schema.names, column
+    image = episodes.schema.field("stats/observation.images.wrist_cam/q01").type
+    assert pa.types.is_list(image.value_type) and pa.types.is_list(image.value_type.value_type)  # (3, 1, 1)
+    assert episodes.schema.field("stats/next.done/min").type.value_type == pa.bool_()
+    assert episodes.schema.field("stats/frame_index/max").type.value_type == pa.int64()
+    assert episodes.schema.field("stats/observation.state/q99").type.value_type == pa.float64()
+    assert episodes.schema.field("stats/observation.state/count").type.value_type == pa.int64()
+
+
+def check_videos_seek_fast(path, frames: int) -> None:
+    """A keyframe every 2 frames and the index (moov) before the data (faststart), as LeRobot encodes."""
+    import av
+
+    with av.open(str(path)) as container:
+        keyframes = sum(packet.is_keyframe for packet in container.demux(video=0) if packet.size)
+    assert keyframes == (frames + 1) // 2
+    boxes, data, offset = [], path.read_bytes(), 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        boxes.append(data[offset + 4 : offset + 8].decode())
+        offset += size if size else len(data)
+    assert boxes.index("moov") < boxes.index("mdat"), boxes
+
+
+def test_image_statistics_from_known_pixels():
+    stats = EpisodeStats("video", 3)
+    for level in (0, 51, 102, 255):  # four frames of uniform colour per channel
+        stats.add(np.full((2, 2, 3), [level, 255 - level, 128], dtype=np.uint8))
+    summary = stats.summary()
+    assert summary["count"].tolist() == [4]
+    np.testing.assert_allclose(summary["min"].ravel(), [0.0, 0.0, 128 / 255])
+    np.testing.assert_allclose(summary["max"].ravel(), [1.0, 1.0, 128 / 255])
+    np.testing.assert_allclose(summary["mean"].ravel(), [102 / 255, 153 / 255, 128 / 255])
+    np.testing.assert_allclose(summary["q50"].ravel(), [51 / 255, 153 / 255, 128 / 255])  # lowest level with half
+    assert summary["std"][2, 0, 0] == 0.0
+
+
+def test_dataset_statistics_aggregate_the_episodes_like_lerobot():
+    rng = np.random.default_rng(3)
+    episodes = [rng.normal(size=(n, 4)) for n in (10, 25, 7)]
+    combined = aggregate([vector_summary(e, "float32") for e in episodes])
+    everything = np.concatenate(episodes)
+    np.testing.assert_allclose(combined["mean"], everything.mean(axis=0))
+    np.testing.assert_allclose(combined["std"], everything.std(axis=0))
+    np.testing.assert_allclose(combined["min"], everything.min(axis=0))
+    assert combined["count"].tolist() == [42]
 
 
 def test_a_discarded_episode_leaves_nothing_and_reopening_appends(tmp_path):
