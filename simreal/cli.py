@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from sim.config_io import ConfigError
+from simreal.calibrate_commands import EXAMPLES as CALIBRATE_EXAMPLES
+from simreal.calibrate_commands import add_calibrate_commands, run_calibrate_command
 from simreal.demo_commands import DEMO_COMMANDS, add_demo_commands, run_demo_command
 from simreal.demo_commands import EXAMPLES as DEMO_EXAMPLES
 
@@ -58,6 +60,7 @@ then, from another shell: ros2 service call /simreal_policy/stand_up std_srvs/sr
 }
 
 EXAMPLES.update(DEMO_EXAMPLES)
+EXAMPLES.update(CALIBRATE_EXAMPLES)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -198,6 +201,7 @@ def _parser() -> argparse.ArgumentParser:
         "--domain-id", type=int, help="DDS domain (default: a random private one, never 0 nor this shell's)"
     )
     add_demo_commands(sub)
+    add_calibrate_commands(sub)
     return parser
 
 
@@ -300,6 +304,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command in DEMO_COMMANDS:
         return run_demo_command(args)
+    if args.command == "calibrate":
+        return run_calibrate_command(args)
     if args.command in ("deploy", "sim-robot", "sim2sim") or (args.command == "bench" and args.bench_kind == "deploy"):
         return _ros_command(args)
     raise AssertionError(args.command)
