@@ -141,8 +141,12 @@ class EndEffectorDeltaActor(torch.nn.Module):
         """The env actions that carry out `commands` (envs, 7) from these observations, by IK."""
         commands = commands.double().numpy()
         measured = (policy_obs[:, self.columns.joint_pos_rel] + self.default_joint_pos).double().numpy()
-        previous = (policy_obs[:, self.columns.last_action] * self.action_scale + self.default_joint_pos).double()
-        previous = previous.numpy()
+        last_action = policy_obs[:, self.columns.last_action]
+        previous = (last_action * self.action_scale + self.default_joint_pos).double().numpy()
+        # a fresh episode (last_action exactly 0) starts from the measured joints, as the teleop session's IK
+        # does: from the default pose it would pull the arm off its randomized spawn pose (by up to 0.2 rad)
+        fresh = (last_action == 0.0).all(dim=1).numpy()
+        previous[fresh] = measured[fresh]
         targets = np.empty_like(previous)
         for env, command in enumerate(commands):
             self.ik.targets = previous[env].copy()

@@ -342,6 +342,18 @@ class BatchedRobotEnv:
         """(term, dim, scale, clip) of one policy frame, in order."""
         return [(t.name, term_dim(t.name, self.num_actions), t.scale, t.clip) for t in self.cfg.observations.policy]
 
+    def observation_names(self) -> list[str]:
+        """One name per component of a policy frame: `<term>.<index>` (a dataset's observation.state names)."""
+        return [f"{term}.{i}" for term, dim, _, _ in self.observation_layout() for i in range(dim)]
+
+    def observation_slices(self) -> dict[str, slice]:
+        """Where each term sits in one policy frame."""
+        slices, start = {}, 0
+        for name, dim, _, _ in self.observation_layout():
+            slices[name] = slice(start, start + dim)
+            start += dim
+        return slices
+
     def close(self) -> None:
         """Release the simulations."""
         self.batch = None

@@ -234,14 +234,12 @@ class ManipulationEnv(BatchedRobotEnv):
         true_joint_pos = np.asarray(joint_pos_rad, dtype=np.float64) - self.randomizer.params["encoder_offset_rad"]
         self._write_initial_joints(ids, true_joint_pos - self.spec.default_joint_pos)
         if object_pose_b is not None and self.has_object:
-            o, d = self.object_qpos, self.object_dof
             pose_b = torch.as_tensor(np.broadcast_to(object_pose_b, (self.num_envs, 7)).copy(), dtype=torch.float32)
             base_quat = self.base_quat_w.expand(self.num_envs, 4)
-            self.qpos[ids, o : o + 3] = (self.base_pos_w + quat_rotate(base_quat, pose_b[:, :3])).double().numpy()
-            self.qpos[ids, o + 3 : o + 7] = quat_multiply(base_quat, pose_b[:, 3:]).double().numpy()
-            self.qvel[ids, d : d + 6] = 0.0
-            rest_w = torch.cat([torch.from_numpy(self.qpos[ids, o : o + 2]).float(), self.object_rest_z[:, None]], 1)
-            self.target_pose[:] = lift_goal_poses(self._to_base(rest_w), self.cfg.manipulation.lift_height_m)
+            position_w = self.base_pos_w + quat_rotate(base_quat, pose_b[:, :3])
+            quat_w = quat_multiply(base_quat, pose_b[:, 3:] / pose_b[:, 3:].norm(dim=1, keepdim=True))
+            # the recorded height is noisy (a cube pushed into the table would jump): rest it on the table
+            self._put_object_at_rest(ids, position_w[:, :2].double().numpy(), quat_w.double().numpy())
         self.batch.forward(ids.astype(np.int32), stage=mujoco.mjtStage.mjSTAGE_VEL)
         self.state = self._read_state()
         self._observations = self._compute_observations(reset_ids=ids)
@@ -249,14 +247,19 @@ class ManipulationEnv(BatchedRobotEnv):
 
     def _place_object(self, ids: np.ndarray) -> None:
         """On the table at the nominal spot plus the randomized offset, any yaw, at rest."""
-        cfg, count, o = self.cfg.randomization, len(ids), self.object_qpos
+        cfg, count = self.cfg.randomization, len(ids)
         offset = range_or_zero(cfg.object_position_offset_m, (count, 2), self.generator).double().numpy()
         yaw = range_or_zero(cfg.object_yaw_rad, count, self.generator)
+        self._put_object_at_rest(ids, self.object_nominal_xy + offset, yaw_quat(yaw).double().numpy())
+
+    def _put_object_at_rest(self, ids: np.ndarray, xy_w: np.ndarray, quat_w: np.ndarray) -> None:
+        """The object standing on the table at `xy_w` (m) turned by `quat_w`; its lift goal above that spot."""
+        o, d = self.object_qpos, self.object_dof
         half_height = 0.5 * self.cfg.manipulation.object.size_m * self.randomizer.params["object_size_scale"][ids, 0]
-        rest_z = half_height + SPAWN_CLEARANCE_M
-        self.qpos[ids, o : o + 2] = self.object_nominal_xy + offset
-        self.qpos[ids, o + 2] = rest_z
-        self.qpos[ids, o + 3 : o + 7] = yaw_quat(yaw).double().numpy()
+        self.qpos[ids, o : o + 2] = xy_w
+        self.qpos[ids, o + 2] = half_height + SPAWN_CLEARANCE_M
+        self.qpos[ids, o + 3 : o + 7] = quat_w
+        self.qvel[ids, d : d + 6] = 0.0
         t = torch.from_numpy(ids.astype(np.int64))
         self.object_rest_z[t] = torch.from_numpy(half_height).float()
         start = torch.from_numpy(np.column_stack([self.qpos[ids, o : o + 2], half_height])).float()

@@ -1,7 +1,8 @@
 """`simreal calibrate board|synth|camera|handeye`: calibration targets, synthetic views, intrinsics, hand-eye.
 
-The calibration package (OpenCV) is imported only when a calibrate command runs; option defaults live
-there (an option left out here is not passed on).
+The calibration package (OpenCV) is imported only when a calibrate command runs. The board's and the
+renderer's defaults live there (an option left out here is not passed on); the command's own defaults
+(25 views of 1280 x 720, park) are the issue's.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def add_calibrate_commands(sub: Callable[[str, str], argparse.ArgumentParser]) -
     synth.add_argument("--views", type=int, default=25)
     synth.add_argument("--width", type=int, default=1280)
     synth.add_argument("--height", type=int, default=720)
-    synth.add_argument("--noise-px", type=float, help="pixel noise sigma, grey levels of 255")
+    synth.add_argument("--noise-grey-levels", dest="noise_px", type=float, help="pixel noise sigma, grey levels of 255")
     synth.add_argument("--blur-px", type=float, help="lens blur sigma, pixels")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--out", type=Path, required=True)

@@ -241,18 +241,22 @@ def load_demonstrations(root: Path, successful_only: bool = True):
     with successful_only, episodes whose next.success never turned true are left out."""
     import numpy as np
 
-    from policies.bc import Demonstrations
+    from policies.bc import BCError, Demonstrations
     from robot_io.datasets import load_dataset
 
     ds = load_dataset(root)
-    names = list(ds.info["features"].get("observation.state", {}).get("names") or [])
+    for key in ("observation.state", "action.joint_target"):
+        if key not in ds.info["features"]:
+            raise BCError(f"{root} has no {key} feature: behaviour cloning needs the states and the joint targets")
+    names = list(ds.info["features"]["observation.state"].get("names") or [])
     states, commands, targets, episodes = [], [], [], []
     for episode in range(ds.num_episodes):
         frames = ds.frames(episode)
         if successful_only and "next.success" in frames and not np.any(frames["next.success"]):
             continue
         states.append(np.asarray(frames["observation.state"], dtype=np.float32))
-        commands.append(np.asarray(frames["action"], dtype=np.float32))
+        # the device's command; a dataset without one can still clone its joint targets
+        commands.append(np.asarray(frames.get("action", np.zeros((len(frames["observation.state"]), 0))), np.float32))
         targets.append(np.asarray(frames["action.joint_target"], dtype=np.float32))
         episodes.append(np.full(len(targets[-1]), episode))
     if not states:

@@ -26,8 +26,4 @@ def nominal_config() -> EnvConfig:
 
 def observation_slices(env: LocomotionEnv) -> dict[str, slice]:
     """Where each policy term sits in one observation frame."""
-    slices, start = {}, 0
-    for name, dim, _, _ in env.observation_layout():
-        slices[name] = slice(start, start + dim)
-        start += dim
-    return slices
+    return env.observation_slices()

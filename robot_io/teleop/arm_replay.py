@@ -77,25 +77,17 @@ def _make_env(task: str) -> ManipulationEnv:
     return make_env(cfg, seed=0)
 
 
-def _state_slices(env: ManipulationEnv) -> dict[str, slice]:
-    slices, start = {}, 0
-    for term, dim, _, _ in env.observation_layout():
-        slices[term] = slice(start, start + dim)
-        start += dim
-    return slices
-
-
 def _check_state_names(features: dict, env: ManipulationEnv, root: Path, task: str) -> None:
     """DatasetError unless observation.state is this task's policy observation and joint targets are recorded."""
     for key in ("observation.state", "action.joint_target"):
         if key not in features:
             raise DatasetError(f"{root} has no {key!r} feature: replay needs the recorded state and joint targets")
-    ours = [f"{term}.{i}" for term, dim, _, _ in env.observation_layout() for i in range(dim)]
+    ours = env.observation_names()
     theirs = list(features["observation.state"].names or [])
     if theirs != ours:
         raise DatasetError(f"{root}: observation.state is not the {task} task's policy observation; pass its --task")
     for term in ("joint_pos_rel", "ee_pose"):
-        if term not in _state_slices(env):
+        if term not in env.observation_slices():
             raise DatasetError(f"replay needs the task to observe {term}; {task} does not")
 
 
@@ -103,12 +95,13 @@ def _replay_episode(env: ManipulationEnv, dataset, episode: int, show: _Viewer |
     frames = dataset.frames(episode)
     states = np.asarray(frames["observation.state"], dtype=np.float64)
     targets = np.asarray(frames["action.joint_target"], dtype=np.float64)
-    slices = _state_slices(env)
+    slices = env.observation_slices()
     default = env.default_joint_pos.double().numpy()
     object_pose = states[0, slices["object_pose"]] if "object_pose" in slices else None
     env.start_from(states[0, slices["joint_pos_rel"]] + default, object_pose)
-    frame_period_s, step_dt = 1.0 / dataset.fps, env.step_dt
-    frame_times_s = np.arange(len(states)) * frame_period_s
+    step_dt = env.step_dt
+    # frame k was recorded at the first control step whose time reaches k / fps: replay on those step times
+    frame_times_s = np.ceil(np.arange(len(states)) / dataset.fps / step_dt - 1e-9) * step_dt
     steps = min(math.ceil(frame_times_s[-1] / step_dt - 1e-9) + 1, env.max_episode_length)
     recorded_ee = states[:, slices["ee_pose"]][:, :3]
     replayed_ee = np.full_like(recorded_ee, np.nan)
@@ -116,7 +109,7 @@ def _replay_episode(env: ManipulationEnv, dataset, episode: int, show: _Viewer |
     for step in range(steps):
         time_s = step * step_dt
         frame = int(np.searchsorted(frame_times_s, time_s + 1e-9, side="right")) - 1
-        if frame_times_s[frame] > time_s - step_dt + 1e-9:  # the first step at or after this frame's time
+        if abs(frame_times_s[frame] - time_s) < 1e-9:  # the step this frame was recorded at
             replayed_ee[frame] = env.state.ee_pos_b[0].numpy()
         interpolated = np.array([np.interp(time_s, frame_times_s, column) for column in targets.T])
         action = (torch.from_numpy(interpolated).float() - env.default_joint_pos) / env.spec.action_scale

@@ -104,10 +104,7 @@ class ArmTeleopSession:
 
     def state_names(self) -> list[str]:
         """One name per observation.state component: term name and index."""
-        names = []
-        for term, dim, _, _ in self.env.observation_layout():
-            names += [f"{term}.{i}" for i in range(dim)]
-        return names
+        return self.env.observation_names()
 
     def features(self) -> dict[str, FeatureSpec]:
         shape = (self.config.image_height, self.config.image_width, 3)

@@ -58,7 +58,7 @@ def test_recorder_killed_during_episode_7_of_10_keeps_6_and_resumes(tmp_path):
 def test_fifty_scripted_demonstrations_clone_into_a_policy_that_lifts_the_cube(tmp_path, capsys):
     """Issue 6's bar through the commands a user runs: 50 scripted demonstrations recorded headless with
     both cameras at 30 fps, `simreal train-bc` with its defaults, success >= 0.7 over 100 randomized
-    episodes in `simreal eval` (measured 0.89-0.98 across training seeds and eval seeds)."""
+    episodes in `simreal eval` (measured 0.83-0.96 across two training seeds and four eval seeds)."""
     dataset, run_dir = tmp_path / "lift", tmp_path / "bc"
     command = teleop_command(dataset, 50)[: -len(SMALL_IMAGES)]  # the default 128 x 96 cameras
     # its own process: offscreen GL must be chosen before mujoco is first imported, and pytest imported it
@@ -93,8 +93,9 @@ def test_replay_of_a_nominal_recording_retraces_it(tmp_path, capsys):
     assert result["episodes"] == 2
     for episode in result["per_episode"]:
         assert episode["recorded_success"] and episode["replayed_success"]
-        # open loop from the recorded start, targets interpolated between 30 fps frames: measured 0.8-0.9 mm
-        assert episode["ee_error_rms_m"] < 0.003
+        # open loop from the recorded start, targets interpolated between 30 fps frames: measured 0.04-0.11 mm
+        # (0.8-0.9 mm while replay ran each target up to one 20 ms control step early)
+        assert episode["ee_error_rms_m"] < 0.0005
         assert abs(episode["replayed_object_lift_m"] - episode["recorded_object_lift_m"]) < 0.01
     assert main(["dataset", "replay", str(dataset), "--episode", "2"]) == 2
     assert "episodes 0..1, not 2" in capsys.readouterr().err

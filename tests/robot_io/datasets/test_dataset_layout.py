@@ -164,7 +164,20 @@ def test_dataset_statistics_aggregate_the_episodes_like_lerobot():
     np.testing.assert_allclose(combined["mean"], everything.mean(axis=0))
     np.testing.assert_allclose(combined["std"], everything.std(axis=0))
     np.testing.assert_allclose(combined["min"], everything.min(axis=0))
+    np.testing.assert_allclose(combined["max"], everything.max(axis=0))
     assert combined["count"].tolist() == [42]
+    # quantiles: LeRobot's count-weighted mean of the episodes' quantiles
+    weighted_q50 = sum(len(e) * np.quantile(e, 0.5, axis=0) for e in episodes) / 42
+    np.testing.assert_allclose(combined["q50"], weighted_q50)
+    images = []
+    for level in (10, 200):
+        frames = EpisodeStats("video", 3)
+        for _ in range(2 if level == 10 else 6):
+            frames.add(np.full((4, 4, 3), level, dtype=np.uint8))
+        images.append(frames.summary())
+    image = aggregate(images)
+    assert image["mean"].shape == (3, 1, 1) and image["count"].tolist() == [8]
+    np.testing.assert_allclose(image["mean"].ravel(), [(2 * 10 + 6 * 200) / 8 / 255] * 3)
 
 
 def test_a_discarded_episode_leaves_nothing_and_reopening_appends(tmp_path):
