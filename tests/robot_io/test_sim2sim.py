@@ -28,7 +28,7 @@ def test_shipped_policy_walks_at_the_commanded_speed_in_sim2sim(ros_domain, caps
 
 
 def _walking(operator) -> None:
-    operator.await_state("ZERO_TORQUE", 30.0)
+    operator.await_ready(30.0)
     operator.call("stand_up")
     operator.await_state("STANDING", 10.0)
     operator.call("start_policy")
