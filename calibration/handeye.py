@@ -37,14 +37,12 @@ Residuals (see calibration/handeye_solve.py): the scatter of the board pose ever
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from calibration.board_io import atomic_write_yaml
 from calibration.handeye_poses import matrix_to_quat_xyzw
 from calibration.handeye_samples import load_samples
 from calibration.handeye_solve import HandEyeResult, check_mode_method, solve_handeye
@@ -63,7 +61,7 @@ def calibrate_handeye(samples_path: Path, mode: str, method: str, out_yaml: Path
     translation_m = [float(value) for value in result.transform[:3, 3]]
     quat_xyzw = [float(value) for value in matrix_to_quat_xyzw(result.transform[:3, :3])]
     document = handeye_document(mode, method, loaded.frames, translation_m, quat_xyzw, result, samples)
-    write_yaml_atomic(Path(out_yaml), document)
+    atomic_write_yaml(Path(out_yaml), _plain(document))
     return {
         "mode": mode,
         "method": method,
@@ -117,19 +115,6 @@ def handeye_document(
             "per_sample": per_sample,
         },
     }
-
-
-def write_yaml_atomic(path: Path, document: dict[str, Any]) -> None:
-    """Write through a temporary file in the same folder, so a reader never sees half a calibration."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            yaml.safe_dump(_plain(document), stream, sort_keys=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _plain(value: Any) -> Any:

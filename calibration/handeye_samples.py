@@ -12,11 +12,12 @@ from typing import Any
 
 import cv2
 import numpy as np
-import yaml
 
+from calibration.board_io import read_yaml_mapping
 from calibration.errors import CalibrationError
 from calibration.handeye_poses import pose_from_xyzw, pose_matrix, rotation_from_vector
 from calibration.robot_fk import RobotForwardKinematics
+from calibration.synth_camera import CameraModel, load_camera
 
 ROBOT_POSE_FIELDS = ("robot_pose", "joint_states")
 BOARD_FIELDS = ("board_pose", "image", "image_points")
@@ -37,19 +38,13 @@ class HandEyeSamples:
     frames: dict[str, str]  # easy_handeye2 frame names (robot_base_frame, ...)
 
 
-@dataclass(frozen=True)
-class CameraIntrinsics:
-    camera_matrix: np.ndarray  # 3 x 3
-    distortion: np.ndarray  # plumb_bob k1 k2 p1 p2 k3 (or OpenCV's longer rational model)
-
-
 class _Context:
     """What a sample may need from the header, loaded once on first use."""
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path, self.header = path, header
         self._fk: RobotForwardKinematics | None = None
-        self._camera: CameraIntrinsics | None = None
+        self._camera: CameraModel | None = None
         self._board: Any = None
 
     @property
@@ -58,14 +53,14 @@ class _Context:
             self._fk = RobotForwardKinematics(self.header.get("robot", "arm"))
         return self._fk
 
-    def camera(self, where: str) -> CameraIntrinsics:
+    def camera(self, where: str) -> CameraModel:
         if self._camera is None:
             if "camera" not in self.header:
                 raise CalibrationError(
                     f"{where} needs camera intrinsics: add `camera: camera.yaml` (ROS camera_info YAML, "
                     "as written by `simreal calibrate camera`) to the top of the samples file"
                 )
-            self._camera = load_camera(self.header["camera"], self.path)
+            self._camera = camera_of(self.header["camera"], self.path)
         return self._camera
 
     def board(self, where: str) -> Any:
@@ -85,13 +80,8 @@ class _Context:
 
 def load_samples(path: Path) -> HandEyeSamples:
     path = Path(path)
-    if not path.is_file():
-        raise CalibrationError(f"samples file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise CalibrationError(f"{path}: not valid YAML: {error}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("samples"), list):
+    raw = read_yaml_mapping(path, "samples file")
+    if not isinstance(raw.get("samples"), list):
         raise CalibrationError(f"{path}: expected a mapping with a `samples:` list (see calibration/handeye.py)")
     context = _Context(path, raw)
     samples = [_read_sample(context, index, entry) for index, entry in enumerate(raw["samples"])]
@@ -231,7 +221,7 @@ def _corner_points(context: _Context, ids: Any, where: str) -> np.ndarray:
 
 
 def board_pose_pnp(
-    object_points: np.ndarray, image_points: np.ndarray, camera: CameraIntrinsics, where: str
+    object_points: np.ndarray, image_points: np.ndarray, camera: CameraModel, where: str
 ) -> tuple[np.ndarray, float]:
     """T_cam_board from 2D-3D correspondences (IPPE for a planar board, then Levenberg-Marquardt) and the RMS px."""
     planar = np.ptp(object_points[:, 2]) < 1e-9 if len(object_points) else False
@@ -239,32 +229,19 @@ def board_pose_pnp(
     if len(object_points) < needed:
         raise CalibrationError(f"{where}: {len(object_points)} corners; need at least {needed} to find the board pose")
     flags = cv2.SOLVEPNP_IPPE if planar else cv2.SOLVEPNP_ITERATIVE
-    ok, rvec, tvec = cv2.solvePnP(object_points, image_points, camera.camera_matrix, camera.distortion, flags=flags)
+    ok, rvec, tvec = cv2.solvePnP(object_points, image_points, camera.camera_matrix, camera.dist_coeffs, flags=flags)
     if not ok:
         raise CalibrationError(f"{where}: solvePnP found no board pose; check the points and the camera intrinsics")
-    rvec, tvec = cv2.solvePnPRefineLM(object_points, image_points, camera.camera_matrix, camera.distortion, rvec, tvec)
-    projected = cv2.projectPoints(object_points, rvec, tvec, camera.camera_matrix, camera.distortion)[0]
+    rvec, tvec = cv2.solvePnPRefineLM(object_points, image_points, camera.camera_matrix, camera.dist_coeffs, rvec, tvec)
+    projected = cv2.projectPoints(object_points, rvec, tvec, camera.camera_matrix, camera.dist_coeffs)[0]
     rms_px = float(np.sqrt(np.mean(np.sum((projected.reshape(-1, 2) - image_points) ** 2, axis=1))))
     return pose_matrix(rotation_from_vector(rvec), tvec), rms_px
 
 
-def load_camera(value: Any, samples_path: Path) -> CameraIntrinsics:
-    """Intrinsics from a ROS camera_info YAML (a path relative to the samples file, or the mapping inline)."""
-    where = f"{samples_path}: camera"
+def camera_of(value: Any, samples_path: Path) -> CameraModel:
+    """Intrinsics from a camera.yaml (ROS camera_info, a path relative to the samples file) or the mapping inline."""
     if isinstance(value, str):
-        camera_path = (samples_path.parent / value).resolve()
-        where = str(camera_path)
-        if not camera_path.is_file():
-            raise CalibrationError(f"{samples_path}: camera file {camera_path} does not exist")
-        try:
-            value = yaml.safe_load(camera_path.read_text())
-        except yaml.YAMLError as error:
-            raise CalibrationError(f"{camera_path}: not valid YAML: {error}") from None
-    if not isinstance(value, dict) or "camera_matrix" not in value:
-        raise CalibrationError(f"{where}: expected ROS camera_info YAML with camera_matrix and distortion_coefficients")
-    matrix = _floats((value["camera_matrix"] or {}).get("data"), 9, f"{where}: camera_matrix.data").reshape(3, 3)
-    distortion_raw = (value.get("distortion_coefficients") or {}).get("data") or []
-    distortion = _floats(distortion_raw, len(distortion_raw), f"{where}: distortion_coefficients.data")
-    if len(distortion) not in (0, 4, 5, 8, 12, 14):
-        raise CalibrationError(f"{where}: distortion_coefficients.data has {len(distortion)} values; plumb_bob has 5")
-    return CameraIntrinsics(matrix, distortion)
+        return load_camera(samples_path.parent / value)
+    if not isinstance(value, dict):
+        raise CalibrationError(f"{samples_path}: camera must be a camera.yaml path or its mapping, got {value!r}")
+    return CameraModel.from_yaml_dict(value, source=f"{samples_path}: camera")

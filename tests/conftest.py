@@ -6,7 +6,6 @@ import pytest
 
 from sim.tasks import make_task_config
 from sim.tasks.config import EnvConfig
-from sim.vec_env import LocomotionEnv
 
 
 def small_config(num_envs: int = 8, randomized: bool = True, noise: bool = False) -> EnvConfig:
@@ -22,8 +21,3 @@ def small_config(num_envs: int = 8, randomized: bool = True, noise: bool = False
 @pytest.fixture
 def nominal_config() -> EnvConfig:
     return small_config(randomized=False)
-
-
-def observation_slices(env: LocomotionEnv) -> dict[str, slice]:
-    """Where each policy term sits in one observation frame."""
-    return env.observation_slices()

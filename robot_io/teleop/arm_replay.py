@@ -105,15 +105,16 @@ def _replay_episode(env: ManipulationEnv, dataset, episode: int, show: _Viewer |
     steps = min(math.ceil(frame_times_s[-1] / step_dt - 1e-9) + 1, env.max_episode_length)
     recorded_ee = states[:, slices["ee_pose"]][:, :3]
     replayed_ee = np.full_like(recorded_ee, np.nan)
+    step_times_s = np.arange(steps) * step_dt
+    step_targets = np.column_stack([np.interp(step_times_s, frame_times_s, column) for column in targets.T])
+    actions = (torch.from_numpy(step_targets).float() - env.default_joint_pos) / env.spec.action_scale
     lift_m, success = 0.0, False
     for step in range(steps):
-        time_s = step * step_dt
+        time_s = step_times_s[step]
         frame = int(np.searchsorted(frame_times_s, time_s + 1e-9, side="right")) - 1
         if abs(frame_times_s[frame] - time_s) < 1e-9:  # the step this frame was recorded at
             replayed_ee[frame] = env.state.ee_pos_b[0].numpy()
-        interpolated = np.array([np.interp(time_s, frame_times_s, column) for column in targets.T])
-        action = (torch.from_numpy(interpolated).float() - env.default_joint_pos) / env.spec.action_scale
-        env.step(action.unsqueeze(0))
+        env.step(actions[step : step + 1])
         if env.state.object_lift_m is not None:
             lift_m = max(lift_m, float(env.state.object_lift_m[0]))
         success |= bool(env.success[0])

@@ -11,7 +11,7 @@ import torch
 
 from sim.tasks.config import ObservationTerm
 from sim.vec_env import LocomotionEnv
-from tests.conftest import observation_slices, small_config
+from tests.conftest import small_config
 
 
 def _pose(env: LocomotionEnv, roll_rad: float, joint_offset: np.ndarray, ang_vel: np.ndarray) -> None:
@@ -50,7 +50,7 @@ def test_terms_and_scales_on_a_hand_made_state(nominal_config):
     env.set_velocity_command([0.7, -0.2, 0.5])
     env.state = env._read_state()
     obs = env._compute_observations(reset_ids=np.arange(8))["policy"]
-    s = observation_slices(env)
+    s = env.observation_slices()
     # rolled by +0.3 rad about x: gravity appears as (0, -sin, -cos)... in the body frame
     expected_gravity = torch.tensor([0.0, -math.sin(0.3), -math.cos(0.3)])
     torch.testing.assert_close(obs[0, s["projected_gravity"]], expected_gravity, atol=1e-5, rtol=0)
@@ -66,7 +66,7 @@ def test_joint_velocity_scale_and_last_action(nominal_config):
     actions = torch.linspace(-1, 1, 12).repeat(8, 1)
     env.step(torch.zeros(8, 12))
     obs, *_ = env.step(actions)
-    s = observation_slices(env)
+    s = env.observation_slices()
     # the observation that follows an action carries it as the previous policy output
     torch.testing.assert_close(obs["policy"][:, s["last_action"]], actions)
     joint_vel = torch.from_numpy(env.qvel[:, env.dof_ids]).float()
@@ -132,7 +132,7 @@ def test_imu_readings_are_in_the_imu_site_frame(tmp_path):
     env = LocomotionEnv(cfg, seed=0)
     _pose(env, roll_rad=0.3, joint_offset=np.zeros(12), ang_vel=np.array([1.0, 0.0, 0.0]))
     obs = env._compute_observations(reset_ids=np.arange(1))["policy"]
-    s = observation_slices(env)
+    s = env.observation_slices()
     # body x is the IMU's -y; rolled gravity (0, -sin, -cos) in the body frame is (-sin, 0, -cos) for the IMU
     torch.testing.assert_close(obs[0, s["base_ang_vel"]], 0.25 * torch.tensor([0.0, -1.0, 0.0]), atol=1e-6, rtol=0)
     expected = torch.tensor([-math.sin(0.3), 0.0, -math.cos(0.3)])

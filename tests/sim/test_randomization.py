@@ -8,7 +8,7 @@ import torch
 
 from sim.tasks.config import Range
 from sim.vec_env import LocomotionEnv
-from tests.conftest import observation_slices, small_config
+from tests.conftest import small_config
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_sensor_errors_reach_the_policy_observation():
     env = LocomotionEnv(small_config(num_envs=4), seed=5)
     p = env.randomizer.params
     obs = env.get_observations()["policy"]
-    layout = observation_slices(env)
+    layout = env.observation_slices()
     q = torch.from_numpy(env.qpos[:, env.qpos_ids]).float()
     expected_joint = q + torch.from_numpy(p["encoder_offset_rad"]).float() - env.default_joint_pos
     torch.testing.assert_close(obs[:, layout["joint_pos_rel"]], expected_joint, atol=1e-5, rtol=0)
