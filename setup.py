@@ -32,10 +32,10 @@ setup(
     description="Parallel MuJoCo training with domain randomization, deploy bundles, a C++ real-time core and ROS 2",
     python_requires=">=3.11",
     packages=find_packages(include=["sim*", "policies*", "simreal*", "benchmarks*", "robot_io*", "calibration*"]),
-    package_data={"sim": ["robots/*/*.xml", "robots/*/*.yaml"]},
+    package_data={"sim": ["robots/*/*.xml", "robots/*/*.yaml"], "robot_io": ["loopback_udp.xml"]},
     install_requires=[
         "torch==2.13.0",
-        "mujoco==4.0.0",
+        "mujoco[sysid]==4.0.0",  # the extra: mujoco.sysid (system identification)
         "rsl-rl-lib==5.5.1",
         "tensordict==0.15.3",
         "numpy>=2.0,<3",
@@ -67,6 +67,8 @@ setup(
         "pyspacemouse==2.1.0",
         # calibration: 5.x wheels lack calibrateHandEye
         "opencv-python-headless>=4.12,<5",
+        # system identification from rosbag2 logs
+        "rosbags==0.11.9",
     ],
     extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.5", "atheris==3.0.0"]},
     entry_points={"console_scripts": ["simreal=simreal.cli:main"]},

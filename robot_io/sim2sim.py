@@ -539,17 +539,35 @@ class Operator:
         return "".join(f"\n--- last /diagnostics of {name} ---\n{values}" for name, values in statuses.items())
 
 
-ROS_ENVIRONMENT = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION", "FASTDDS_BUILTIN_TRANSPORTS")
-# The tests run DDS over UDP on loopback only (FASTDDS_BUILTIN_TRANSPORTS, set in tests/robot_io/conftest.py),
-# the path a robot's network takes. (It was first blamed for a start-up STALE_JOINT_STATE fault in CI; the cause
-# was numpy's lazy imports in the first diagnostics callback, see robot_io/tick_stats.py.) sim2sim itself keeps
-# the default transports, which gave the lower latency (state_to_command_latency_p99 1.3-1.8 ms vs 1.8-2.1 ms).
-UDP_ONLY = "UDPv4"
+ROS_ENVIRONMENT = (
+    "ROS_DOMAIN_ID",
+    "ROS_AUTOMATIC_DISCOVERY_RANGE",
+    "RMW_IMPLEMENTATION",
+    "FASTDDS_DEFAULT_PROFILES_FILE",
+)
+# UDP on 127.0.0.1 only, no shared memory: a killed or frozen participant then cannot stall the others' delivery
+# (the file says why). The tests use the same profile (tests/robot_io/conftest.py).
+LOOPBACK_UDP_PROFILE = Path(__file__).with_name("loopback_udp.xml")
+
+
+def loopback_udp_environment(domain_id: int) -> dict[str, str]:
+    """The environment of a private DDS graph on loopback: this domain, Fast DDS, UDP on 127.0.0.1 only."""
+    return {
+        "ROS_DOMAIN_ID": str(domain_id),
+        # SUBNET lets rmw_fastrtps take the transports from the profile; the profile keeps them on loopback
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET",
+        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+        "FASTDDS_DEFAULT_PROFILES_FILE": str(LOOPBACK_UDP_PROFILE),
+    }
+
+
 # settings that could connect the simulated nodes to real ones: never passed on to sim2sim
 INHERITED_DDS_SETTINGS = (
     "ROS_STATIC_PEERS",
     "ROS_DISCOVERY_SERVER",
     "FASTDDS_DEFAULT_PROFILES_FILE",
+    "FASTRTPS_DEFAULT_PROFILES_FILE",
+    "FASTDDS_BUILTIN_TRANSPORTS",
     "ROS_LOCALHOST_ONLY",
 )
 
@@ -567,13 +585,7 @@ def _use_private_ros_environment(domain_id: int | None) -> None:
         raise Sim2SimError(f"sim2sim needs a DDS domain id in 1..101 (0 is where robots talk), got {domain_id}")
     for key in INHERITED_DDS_SETTINGS:
         os.environ.pop(key, None)
-    os.environ.update(
-        {
-            "ROS_DOMAIN_ID": str(domain_id),
-            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-            "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
-        }
-    )
+    os.environ.update(loopback_udp_environment(domain_id))
 
 
 def _emulator_command(config: Sim2SimConfig) -> list[str]:

@@ -19,8 +19,8 @@ def ros_domain(monkeypatch) -> int:
     Child processes inherit it. ROS_DOMAIN_ID must stay in 0..101 for the default UDP port mapping.
     """
     domain = 1 + (os.getpid() * 7 + next(_domains)) % 100
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
-    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    monkeypatch.setenv("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-    monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", sim2sim.UDP_ONLY)  # see robot_io/sim2sim.py
+    for key in sim2sim.INHERITED_DDS_SETTINGS:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in sim2sim.loopback_udp_environment(domain).items():
+        monkeypatch.setenv(key, value)
     return domain
