@@ -42,6 +42,7 @@ from std_srvs.srv import Trigger
 
 import simreal_rt
 from robot_io import ros_args, topics
+from robot_io.excitation import ExcitationError, ExcitationTable, SysidRecorder, load_excitation, write_log
 from robot_io.tick_stats import RingBuffer, StreamGaps
 
 # How long the control thread may wait for the GIL each time it takes it back (before the tick, after the core
@@ -75,6 +76,9 @@ PARAMETER_DEFAULTS: dict[str, object] = {
     # added with the arm; the defaults are the quadruped's behaviour (see test_policy_node.py)
     "stand_up_via_sit_pose": True,
     "base_frame": "base",
+    # system identification (robot_io/excitation.py): a table played on ~/excite while STANDING, and its log
+    "excitation_file": "",
+    "sysid_log": "",
 }
 
 
@@ -99,6 +103,8 @@ class PolicyParams:
     require_estop: bool  # refuse stand_up / start_policy while no /estop publisher is connected
     stand_up_via_sit_pose: bool  # fold into the sit pose before rising (legged robots); false: straight up
     base_frame: str  # the only frame_id /target_pose may carry (an empty frame_id counts as this one)
+    excitation_file: Path | None  # None: no ~/excite service
+    sysid_log: Path | None  # where the excitation's log goes (required with excitation_file)
 
     def core_options(self) -> simreal_rt.CoreOptions:
         options = simreal_rt.CoreOptions()
@@ -145,6 +151,9 @@ def read_params(node: Node) -> PolicyParams:
         raise StartupError(f"parameter bundle must be a directory path, got {values['bundle']!r}")
     if not isinstance(values["base_frame"], str) or not values["base_frame"]:
         raise StartupError(f"parameter base_frame must be a frame name, got {values['base_frame']!r}")
+    excitation_file, sysid_log = _optional_path(values, "excitation_file"), _optional_path(values, "sysid_log")
+    if (excitation_file is None) != (sysid_log is None):
+        raise StartupError("parameters excitation_file and sysid_log go together: give both or neither")
     return PolicyParams(
         bundle=Path(values["bundle"]).expanduser().resolve(),  # relative to the current directory
         control_rate_hz=_number("control_rate_hz", values["control_rate_hz"]),
@@ -159,7 +168,16 @@ def read_params(node: Node) -> PolicyParams:
         require_estop=_flag("require_estop", values["require_estop"]),
         stand_up_via_sit_pose=_flag("stand_up_via_sit_pose", values["stand_up_via_sit_pose"]),
         base_frame=values["base_frame"],
+        excitation_file=excitation_file,
+        sysid_log=sysid_log,
     )
+
+
+def _optional_path(values: dict[str, object], name: str) -> Path | None:
+    value = values[name]
+    if not isinstance(value, str):
+        raise StartupError(f"parameter {name} must be a file path or empty, got {value!r}")
+    return Path(value).expanduser().resolve() if value else None
 
 
 def _flag(name: str, value: object) -> bool:
@@ -198,6 +216,10 @@ class PolicyNode(Node):
                 f"control_rate_hz {self.control_rate_hz:g} differs from the bundle's {bundle_rate_hz:g} Hz"
             )
         self.period_s = 1.0 / self.control_rate_hz
+        self.excitation = self._load_excitation()
+        self._excitation_start_s: float | None = None  # ROS time the playing excitation started at
+        self._recorder: SysidRecorder | None = None
+        self.excitation_status = "idle" if self.excitation is not None else "none"
         self._clock = self.get_clock()
         self._lock = threading.Lock()  # guards the latest-message references below
         self._joint_state: JointState | None = None
@@ -247,6 +269,22 @@ class PolicyNode(Node):
         self.uses_imu: bool = probe.uses_imu
         self.observes_target_pose: bool = probe.observes_target_pose
         return spec
+
+    def _load_excitation(self) -> ExcitationTable | None:
+        if self.params.excitation_file is None:
+            return None
+        try:
+            return load_excitation(
+                self.params.excitation_file,
+                self.bundle_joint_names,
+                np.asarray(self._spec["default_joint_pos"], dtype=float),
+                self._spec["safety"],
+                self.params.max_target_step_rad,
+                self.period_s,
+            )
+        except ExcitationError as error:
+            self.destroy_node()
+            raise StartupError(str(error)) from None
 
     def _create_subscriptions(self) -> None:
         self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, topics.SENSOR_QOS)
@@ -304,6 +342,8 @@ class PolicyNode(Node):
         self._create_outputs()
         for name in topics.SERVICES:
             self.create_service(Trigger, f"~/{name}", partial(self._on_request, name))
+        if self.excitation is not None:
+            self.create_service(Trigger, f"~/{topics.EXCITE}", self._on_excite)
         if self.params.diagnostics_rate_hz > 0:
             self.create_timer(1.0 / self.params.diagnostics_rate_hz, self._publish_diagnostics)
         self._thread = threading.Thread(target=self._run_loop, name="simreal_policy_control", daemon=True)
@@ -347,6 +387,9 @@ class PolicyNode(Node):
         with self._lock:
             self._joint_state = msg  # never mutated after this: the tick copies from it
             self._joint_state_arrivals.mark(time.monotonic())
+            recorder = self._recorder
+        if recorder is not None:
+            recorder.add_state(stamp_s(msg.header.stamp), msg.name, msg.position, msg.velocity)
 
     def _reject_joint_state(self, problem: str) -> None:
         """A malformed /joint_states is a fault: damp (every time, so a reset cannot outlive it) and log."""
@@ -416,6 +459,59 @@ class PolicyNode(Node):
         self.get_logger().info(f"{name}: {reason}")
         return response
 
+    def _on_excite(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """Start the excitation table: only while STANDING, and not while one plays or its log is written."""
+        with self._lock:
+            if self._last_state != "STANDING":
+                response.success, response.message = False, f"refused: excite needs STANDING, not {self._last_state}"
+            elif self.excitation_status in ("playing", "writing"):
+                response.success, response.message = False, f"refused: the excitation is {self.excitation_status}"
+            else:
+                self._recorder = SysidRecorder(self._spec["robot"], self.bundle_joint_names, fixed_base=True)
+                self._excitation_start_s = self.now_s()
+                self.excitation_status = "playing"
+                response.success = True
+                response.message = (
+                    f"playing {self.params.excitation_file} ({self.excitation.duration_s:.1f} s); "
+                    f"log -> {self.params.sysid_log}"
+                )
+        self.get_logger().info(f"excite: {response.message}")
+        return response
+
+    def _excitation_targets(self, state: str) -> bool:
+        """While an excitation plays in STANDING, write its targets into the excite buffers; False otherwise."""
+        with self._lock:
+            start_s = self._excitation_start_s
+        if start_s is None:
+            return False
+        elapsed_s = self.now_s() - start_s
+        if state != "STANDING":
+            self._end_excitation(f"aborted: state {state} after {elapsed_s:.2f} s")
+            return False
+        if elapsed_s > self.excitation.duration_s:
+            self._end_excitation("done")
+            return False
+        self.excitation.sample(elapsed_s, self._excite_q, self._excite_dq)
+        return True
+
+    def _end_excitation(self, how: str) -> None:
+        """Stop playing (the core's standing targets are sent from this tick on) and write the log in a thread."""
+        with self._lock:
+            recorder, self._recorder, self._excitation_start_s = self._recorder, None, None
+            self.excitation_status = "writing"
+        self.get_logger().info(f"excitation {how}; writing {self.params.sysid_log}")
+        threading.Thread(target=self._write_sysid_log, args=(recorder, how), daemon=True).start()
+
+    def _write_sysid_log(self, recorder: SysidRecorder, how: str) -> None:
+        try:
+            write_log(self.params.sysid_log, recorder.arrays())
+            status = f"{how}; log written"
+        except (OSError, ValueError) as error:
+            status = f"{how}; log NOT written: {error}"
+            self.get_logger().error(f"excitation log {self.params.sysid_log}: {error}")
+        with self._lock:
+            self.excitation_status = status
+
     def now_s(self) -> float:
         """ROS time in seconds: the clock of the message stamps."""
         return self._clock.now().nanoseconds * 1e-9
@@ -452,6 +548,8 @@ class PolicyNode(Node):
         self._imu_quat_wxyz = np.zeros(4)
         self._imu_ang_vel = np.zeros(3)
         self._velocity_command_rad = np.zeros(3)
+        self._excite_q = np.zeros(n)
+        self._excite_dq = np.zeros(n)
         self._jitter_ms = RingBuffer(STATS_CAPACITY)
         self._latency_ms = RingBuffer(STATS_CAPACITY)
         self._inference_us = RingBuffer(STATS_CAPACITY)
@@ -554,9 +652,15 @@ class PolicyNode(Node):
 
     def _publish_commands(self, out: dict) -> int:
         """/joint_command and /joint_pd_command from the reused messages; returns the publish time (ROS ns)."""
-        np.copyto(self._command_pos_view, out["target_pos"])
-        rows = self._pd_rows_view  # rows q*, dq* (always 0), tau_ff (always 0), kp, kd
-        np.copyto(rows[0], out["target_pos"])
+        exciting = self.excitation is not None and self._excitation_targets(out["state"])
+        target = self._excite_q if exciting else out["target_pos"]
+        np.copyto(self._command_pos_view, target)
+        rows = self._pd_rows_view  # rows q*, dq* (0 but during an excitation), tau_ff (always 0), kp, kd
+        np.copyto(rows[0], target)
+        if exciting:
+            np.copyto(rows[1], self._excite_dq)
+        else:
+            rows[1] = 0.0
         np.copyto(rows[3], out["kp"])
         np.copyto(rows[4], out["kd"])
         now_ns = self._clock.now().nanoseconds
@@ -564,6 +668,9 @@ class PolicyNode(Node):
         stamp.sec, stamp.nanosec = divmod(now_ns, 1_000_000_000)
         self._joint_command_pub.publish(self._joint_command_msg)
         self._pd_command_pub.publish(self._pd_command_msg)
+        recorder = self._recorder
+        if exciting and recorder is not None:
+            recorder.add_command(now_ns * 1e-9, rows)
         return now_ns
 
     def _on_state_change(self, state: str, out: dict) -> None:
@@ -609,6 +716,7 @@ class PolicyNode(Node):
             now_s = time.monotonic()
             joint_state_gap_ms = self._joint_state_arrivals.take_max_gap_ms(now_s)
             imu_gap_ms = self._imu_arrivals.take_max_gap_ms(now_s)
+            excitation_status = self.excitation_status
         # one copy and one percentile pass per statistic: this runs with the GIL held, beside the control thread
         jitter_p50, jitter_p99, jitter_max = self._jitter_ms.summary(50, 99)
         inference_p99, inference_max = self._inference_us.summary(99)
@@ -637,6 +745,7 @@ class PolicyNode(Node):
             "imu_max_gap_ms": f"{imu_gap_ms:.1f}",
             "imu_used": str(self.uses_imu).lower(),
             **(self._target_pose_diagnostics() if self.observes_target_pose else {}),
+            **({"excitation": excitation_status} if self.excitation is not None else {}),
         }
 
     def _target_pose_diagnostics(self) -> dict[str, str]:

@@ -71,6 +71,7 @@ class Sim2SimConfig:
     settle_s: float = 2.0  # the forward velocity is averaged from this long after the command on
     sit_down: bool = True  # end with ~/sit_down, as an operator would
     reality: dict[str, object] = field(default_factory=dict)  # emulator parameter overrides
+    policy_overrides: dict[str, object] = field(default_factory=dict)  # policy node parameter overrides
     startup_timeout_s: float = 30.0
     domain_id: int | None = None  # None: a random private one, never 0 nor this shell's ROS_DOMAIN_ID
     # fixed-base robots: the end-effector goal, position (m) + unit quaternion (w, x, y, z) in the base frame;
@@ -330,7 +331,9 @@ class Operator:
         self.node = rclpy.create_node("simreal_sim2sim_operator", context=context)
         node = self.node
         self.cmd_vel = node.create_publisher(Twist, topics.CMD_VEL, topics.CMD_VEL_QOS)
-        self.clients = {name: node.create_client(Trigger, f"/{topics.POLICY_NODE}/{name}") for name in topics.SERVICES}
+        self.clients = {
+            name: node.create_client(Trigger, f"/{topics.POLICY_NODE}/{name}") for name in (*topics.SERVICES, topics.EXCITE)
+        }
         node.create_subscription(String, f"/{topics.POLICY_NODE}/{topics.STATE}", self._on_state, topics.STATE_QOS)
         node.create_subscription(Float64MultiArray, topics.SIM_BASE_STATE, self._on_base_state, 100)
         node.create_subscription(PoseStamped, topics.SIM_EE_POSE, self._on_ee_pose, 100)
@@ -593,7 +596,7 @@ def _emulator_command(config: Sim2SimConfig) -> list[str]:
 
 
 def _policy_command(config: Sim2SimConfig) -> list[str]:
-    overrides = {"bundle": config.bundle.resolve()}
+    overrides = {"bundle": config.bundle.resolve(), **config.policy_overrides}
     return [sys.executable, "-m", "robot_io.policy_node", *ros_arguments(config.params.resolve(), overrides)]
 
 

@@ -35,6 +35,9 @@ physics. Behaviour worth knowing before reading the code:
 * Stamps. Sensor messages carry the time of the measurement: the system (ROS) time read when they are
   published, microseconds after the physics step; with `publish_clock` they carry the simulated time instead,
   the same clock as /clock, for consumers running with use_sim_time.
+* Test stand. `fixed_base: true` hangs a floating-base robot in the air (sim/hanging.py: the free joint removed,
+  the base raised so the feet clear the floor), as a real one hangs from a gantry for system identification;
+  its base ground truth is then the stand's pose, at rest. A fixed-base robot ignores it.
 * Robots. A floating-base robot (the quadruped: spec base_body, imu_site, feet) starts with its lowest foot just
   above the floor, publishes /imu/data and the base's ground truth on /sim/base_state. A fixed-base robot (the
   arm: no base_body, no imu_site) starts at its default pose with no IMU publisher at all; joints coupled to a
@@ -92,6 +95,7 @@ from robot_io import ros_args, topics
 from robot_io.reality import Reality, RealityError
 from robot_io.tick_stats import StreamGaps
 from sim.errors import SimrealError
+from sim.hanging import hanging_model
 from sim.offscreen_gl import choose_gl_backend
 from sim.robot_spec import RobotSpec, joint_dof_ids, joint_qpos_ids, load_robot_spec
 
@@ -105,7 +109,9 @@ NODE_DEFAULTS: dict[str, object] = {
     "command_timeout_s": 0.1,
     "damping_kd": 2.0,
     "publish_clock": False,
+    "fixed_base": False,
 }
+FLAG_PARAMETERS = ("publish_clock", "fixed_base")
 PARAMETER_DEFAULTS: dict[str, object] = {**NODE_DEFAULTS, **Reality().to_overrides()}
 # Optional in a parameter file: only a robot with cameras reads them (see the module docstring)
 # cameras cost the 1 kHz physics thread late steps (GIL): off unless asked for (`-p camera_rate_hz:=30` when recording)
@@ -141,6 +147,7 @@ class SimRobotParams:
     command_timeout_s: float = 0.1
     damping_kd: float = 2.0
     publish_clock: bool = False
+    fixed_base: bool = False  # a floating-base robot hung on a test stand (sim/hanging.py): system identification
     camera_rate_hz: float = 0.0  # every camera of the robot's spec; 0: none published (CAMERA_DEFAULTS)
     camera_width: int = 128
     camera_height: int = 96
@@ -158,13 +165,14 @@ class SimRobotParams:
         robot = merged["robot"]
         if not isinstance(robot, str) or not robot:
             raise SimRobotError(f"parameter robot must be a robot name or spec path, got {robot!r}")
-        publish_clock = merged["publish_clock"]
-        if not isinstance(publish_clock, bool):
-            raise SimRobotError(f"parameter publish_clock must be true or false, got {publish_clock!r}")
-        numbers = {key: _number(key, merged[key]) for key in NODE_DEFAULTS if key not in ("robot", "publish_clock")}
+        flags = {key: merged[key] for key in FLAG_PARAMETERS}
+        for key, value in flags.items():
+            if not isinstance(value, bool):
+                raise SimRobotError(f"parameter {key} must be true or false, got {value!r}")
+        numbers = {key: _number(key, merged[key]) for key in NODE_DEFAULTS if key not in ("robot", *FLAG_PARAMETERS)}
         numbers["camera_rate_hz"] = _number("camera_rate_hz", merged["camera_rate_hz"])
         sizes = {key: _pixels(key, merged[key]) for key in ("camera_width", "camera_height")}
-        params = cls(robot=robot, publish_clock=publish_clock, reality=reality, **numbers, **sizes)
+        params = cls(robot=robot, reality=reality, **flags, **numbers, **sizes)
         params._check_ranges()
         return params
 
@@ -262,8 +270,9 @@ class EmulatorCore:
         self._qpos_ids = joint_qpos_ids(self.model, spec)
         self._dof_ids = joint_dof_ids(self.model, spec)
         self._effort_limit = spec.effort_limit.copy()
+        self.floating_base = spec.floating_base and not params.fixed_base  # hung on a stand: fixed
         self._base_qpos_adr, self._base_dof_adr = -1, -1  # a floating base's free joint
-        if spec.floating_base:
+        if self.floating_base:
             self._base_qpos_adr, self._base_dof_adr = _free_joint_of(self.model, spec.base_body)
         self._imu_site, self._gyro_adr, self._accel_adr = -1, -1, -1
         if spec.imu_site is not None:
@@ -318,12 +327,15 @@ class EmulatorCore:
         mujoco.mj_resetData(model, data)
         data.qpos[self._qpos_ids] = self.spec.default_joint_pos
         _satisfy_joint_equalities(model, data)
-        if self.spec.floating_base:
+        if self.floating_base:
             self._put_feet_on_the_floor()
         mujoco.mj_forward(model, data)
         self.q[:] = self.spec.default_joint_pos
-        if self.spec.floating_base:
+        if self.floating_base:
             self.base_qpos[:] = data.qpos[self._base_qpos_adr : self._base_qpos_adr + 7]
+        elif self.spec.floating_base:  # hung: the base's ground truth is where the stand holds it, at rest
+            base = model.body(self.spec.base_body).id
+            self.base_qpos[:3], self.base_qpos[3:] = data.xpos[base], data.xquat[base]
 
     def _put_feet_on_the_floor(self) -> None:
         model, data = self.model, self.data
@@ -500,7 +512,10 @@ class EmulatorCore:
 def _build_model(spec: RobotSpec, params: SimRobotParams) -> mujoco.MjModel:
     """The spec's MJCF at the physics rate, its servos off, with the reality's friction and mass."""
     _check_reality_fits(spec, params.reality)
-    model = spec.load_model()
+    if params.fixed_base and spec.floating_base:
+        model = hanging_model(spec, 1.0 / params.physics_rate_hz)
+    else:
+        model = spec.load_model()
     model.opt.timestep = 1.0 / params.physics_rate_hz
     model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_ACTUATION)  # torques come from our PD law
     for foot in spec.feet:
@@ -821,7 +836,9 @@ class SimRobotNode(Node):
         for name in self.camera_names:
             size = f"{params.camera_width}x{params.camera_height}"
             streams.append(f"{topics.camera_image_topic(name)} ({size} rgb8) at {params.camera_rate_hz:g} Hz")
-        base = "floating base" if self.spec.floating_base else "fixed base"
+        base = "floating base" if self.core.floating_base else "fixed base"
+        if self.params.fixed_base and self.spec.floating_base:
+            base = "hung on a test stand"
         imu = "" if self.spec.imu_site else ", no IMU"
         return f"robot '{self.spec.name}' ({base}{imu}): publishing " + ", ".join(streams)
 

@@ -33,6 +33,7 @@ DIAGNOSTICS = "/diagnostics"
 CLOCK = "/clock"
 STATE = "state"  # ~/state of the policy node
 SERVICES = ("stand_up", "start_policy", "sit_down", "damp", "reset")  # ~/<name>, std_srvs/Trigger
+EXCITE = "excite"  # ~/excite (std_srvs/Trigger): only with an excitation_file (system identification)
 # simulation only: the emulator's ground truth, for sim2sim measurements (never read by the policy node)
 SIM_BASE_STATE = "/sim/base_state"
 # the end effector's ground-truth pose (geometry_msgs/PoseStamped, robot base frame) of a robot with an ee_site
