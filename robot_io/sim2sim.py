@@ -331,9 +331,8 @@ class Operator:
         self.node = rclpy.create_node("simreal_sim2sim_operator", context=context)
         node = self.node
         self.cmd_vel = node.create_publisher(Twist, topics.CMD_VEL, topics.CMD_VEL_QOS)
-        self.clients = {
-            name: node.create_client(Trigger, f"/{topics.POLICY_NODE}/{name}") for name in (*topics.SERVICES, topics.EXCITE)
-        }
+        services = (*topics.SERVICES, topics.EXCITE)
+        self.clients = {name: node.create_client(Trigger, f"/{topics.POLICY_NODE}/{name}") for name in services}
         node.create_subscription(String, f"/{topics.POLICY_NODE}/{topics.STATE}", self._on_state, topics.STATE_QOS)
         node.create_subscription(Float64MultiArray, topics.SIM_BASE_STATE, self._on_base_state, 100)
         node.create_subscription(PoseStamped, topics.SIM_EE_POSE, self._on_ee_pose, 100)

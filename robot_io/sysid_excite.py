@@ -33,7 +33,8 @@ def excite_on_emulator(config: Sim2SimConfig, table: Path, log: Path, duration_s
     """Run the excitation through the policy node on a hung emulated robot; a summary of the run."""
     log.unlink(missing_ok=True)  # a stale log must not pass for this run's
     config.reality = {**config.reality, "fixed_base": True}
-    config.policy_overrides = {**config.policy_overrides, "excitation_file": table.resolve(), "sysid_log": log.resolve()}
+    files = {"excitation_file": table.resolve(), "sysid_log": log.resolve()}
+    config.policy_overrides = {**config.policy_overrides, **files}
     started = time.monotonic()
     with ros_nodes(config) as operator:
         operator.await_ready(config.startup_timeout_s)
