@@ -111,10 +111,10 @@ def _unsafe(
     q_ticks = np.stack([np.interp(grid, t, q[:, j]) for j in range(q.shape[1])], axis=1)
     steps = np.max(np.abs(np.diff(q_ticks, axis=0)), axis=0) if len(grid) > 1 else np.zeros(q.shape[1])
     for j, name in enumerate(joint_names):
-        if offset[j] > MAX_OFFSET_RAD:
-            return f"joint {name} moves {offset[j]:.3f} rad from the standing pose (at most {MAX_OFFSET_RAD})"
         if q[:, j].min() < lower[j] or q[:, j].max() > upper[j]:
             return f"joint {name} leaves its limits [{lower[j]:.3f}, {upper[j]:.3f}] rad"
+        if offset[j] > MAX_OFFSET_RAD:
+            return f"joint {name} moves {offset[j]:.3f} rad from the standing pose (at most {MAX_OFFSET_RAD})"
         if np.abs(dq[:, j]).max() > speed_limit[j]:
             return f"joint {name} is asked for {np.abs(dq[:, j]).max():.2f} rad/s (limit {speed_limit[j]:.2f})"
         if steps[j] > max_step_rad:
