@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from sim.config_io import ConfigError
+from sim.robot_params import RobotParams, robot_params_from_dict
 from sim.robot_spec import RobotSpec, SpecError, actuator_ids, joint_dof_ids, joint_qpos_ids, load_robot_spec
 from sim.tasks.config import EnvConfig
 from sim.terms.observations import POLICY_TERMS, term_dim
@@ -42,7 +43,10 @@ class BatchedRobotEnv:
         self.cfg = cfg
         self.device = torch.device(device)
         self.spec: RobotSpec = load_robot_spec(cfg.robot)
+        self.robot_params = self._load_robot_params()
         self.model = self._build_model()
+        if self.robot_params is not None:
+            self.robot_params.apply_to_model(self.model, self.spec)
         self._write_spec_gains()
         self.num_envs = cfg.num_envs
         if self.num_envs < 1:
@@ -55,7 +59,12 @@ class BatchedRobotEnv:
         self.batch = mujoco.batch.Batch(self.model, nsim=self.num_envs, nthread=threads, persistent=True)
         self.generator = torch.Generator().manual_seed(seed)
         self.randomizer = DomainRandomizer(
-            self.batch, self.spec, cfg.randomization, np.random.default_rng(seed), **self._randomizer_args()
+            self.batch,
+            self.spec,
+            cfg.randomization,
+            np.random.default_rng(seed),
+            robot_params=self.robot_params,
+            **self._randomizer_args(),
         )
         self._resolve_joint_indices()
         self._resolve_task_indices()
@@ -69,12 +78,27 @@ class BatchedRobotEnv:
         """The compiled scene; a task may add to the robot's MJCF (objects, targets)."""
         return self.spec.load_model()
 
+    def _load_robot_params(self) -> RobotParams | None:
+        """The fitted robot of cfg.robot_params, the one place where parameter overrides enter the env.
+
+        They move the nominal robot (joint properties, PD gains, actuation delay) and, through the
+        randomizer, the centre of its ranges (sim/robot_params.centre_randomization); the spec keeps the
+        gains the robot is commanded with, so bundles still carry those. Joint offsets are ignored here.
+        """
+        if not self.cfg.robot_params:
+            return None
+        return robot_params_from_dict(self.cfg.robot_params, self.spec, "env.robot_params")
+
     def _write_spec_gains(self) -> None:
-        """The spec is the source of truth for gains and effort limits (the bundle carries them)."""
+        """The spec is the source of truth for gains and effort limits (the bundle carries them);
+        fitted gain scales say what the motors really apply for them."""
         ids = actuator_ids(self.model, self.spec)
-        self.model.actuator_gainprm[ids, 0] = self.spec.kp
-        self.model.actuator_biasprm[ids, 1] = -self.spec.kp
-        self.model.actuator_biasprm[ids, 2] = -self.spec.kd
+        kp, kd = (
+            (self.spec.kp, self.spec.kd) if self.robot_params is None else self.robot_params.nominal_gains(self.spec)
+        )
+        self.model.actuator_gainprm[ids, 0] = kp
+        self.model.actuator_biasprm[ids, 1] = -kp
+        self.model.actuator_biasprm[ids, 2] = -kd
         self.model.actuator_forcerange[ids, 0] = -self.spec.effort_limit
         self.model.actuator_forcerange[ids, 1] = self.spec.effort_limit
         self.model.actuator_forcelimited[ids] = 1

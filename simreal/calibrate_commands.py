@@ -1,4 +1,5 @@
-"""`simreal calibrate board|synth|camera|handeye`: calibration targets, synthetic views, intrinsics, hand-eye.
+"""`simreal calibrate board|synth|camera|handeye|joints`: calibration targets, synthetic views, intrinsics, hand-eye,
+joint (encoder) offsets.
 
 The calibration package (OpenCV) is imported only when a calibrate command runs. The board's and the
 renderer's defaults live there (an option left out here is not passed on); the command's own defaults
@@ -21,14 +22,18 @@ EXAMPLES = {
   simreal calibrate board --kind chessboard --cols 10 --rows 7 --square-m 0.025 --out calib/chess
   simreal calibrate synth --board calib/board/board.yaml --views 25 --out calib/synth
   simreal calibrate camera --board calib/board/board.yaml --images 'calib/synth/*.png' --out calib/camera.yaml --json
-  simreal calibrate handeye --mode eye_in_hand --samples calib/samples.yaml --method park --out calib/handeye.yaml""",
+  simreal calibrate handeye --mode eye_in_hand --samples calib/samples.yaml --method park --out calib/handeye.yaml
+  simreal calibrate joints --robot quadruped --log calib/held.npz --out calib/quadruped_params.yaml
+  simreal calibrate joints --robot quadruped --log calib/held.npz --reference pose.yaml --out p.yaml --json""",
 }
 HANDEYE_MODES = ("eye_in_hand", "eye_to_hand")
 HANDEYE_METHODS = ("tsai", "park", "horaud", "andreff", "daniilidis")
 
 
 def add_calibrate_commands(sub: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    calibrate = sub("calibrate", "camera intrinsics and hand-eye calibration (boards, synthetic views, solvers)")
+    calibrate = sub(
+        "calibrate", "camera intrinsics, hand-eye and joint-offset calibration (boards, synthetic views, solvers)"
+    )
     steps = calibrate.add_subparsers(dest="calibrate_step", required=True)
 
     board = steps.add_parser("board", help="write a printable board: board.yaml, board.png, board.pdf (true scale)")
@@ -65,9 +70,23 @@ def add_calibrate_commands(sub: Callable[[str, str], argparse.ArgumentParser]) -
     handeye.add_argument("--out", type=Path, required=True)
     handeye.add_argument("--json", action="store_true")
 
+    joints = steps.add_parser(
+        "joints", help="encoder offsets from /joint_states logged while the robot is held at a known pose"
+    )
+    joints.add_argument("--robot", required=True, help="sim/robots/<robot>/ or a spec YAML")
+    joints.add_argument("--log", type=Path, required=True, help="npz with joint_names, state_time_s, q_rad")
+    joints.add_argument(
+        "--reference", default="default", help="'default' (the spec's default_joint_pos) or a YAML joint -> rad"
+    )
+    joints.add_argument(
+        "--out", type=Path, required=True, help="robot parameter YAML; an existing one keeps its other sections"
+    )
+    joints.add_argument("--json", action="store_true")
+
 
 def run_calibrate_command(args: argparse.Namespace) -> int:
-    return {"board": _board, "synth": _synth, "camera": _camera, "handeye": _handeye}[args.calibrate_step](args)
+    steps = {"board": _board, "synth": _synth, "camera": _camera, "handeye": _handeye, "joints": _joints}
+    return steps[args.calibrate_step](args)
 
 
 def _given(args: argparse.Namespace, *names: str) -> dict:
@@ -127,4 +146,18 @@ def _handeye(args: argparse.Namespace) -> int:
         f"residuals: {result['rotation_residual_deg']:.3f} deg, {1000 * result['translation_residual_m']:.2f} mm RMS; "
         f"written {result['handeye_yaml']}"
     )
+    return 0
+
+
+def _joints(args: argparse.Namespace) -> int:
+    from calibration.joint_offsets import calibrate_joint_offsets
+
+    result = calibrate_joint_offsets(args.robot, args.log, args.out, args.reference)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['robot']}: offsets from {result['samples']} samples (reading = true angle + offset)")
+    for name, offset in result["offsets_rad"].items():
+        print(f"  {name:<12} {offset:+.4f} rad  (std {result['std_rad'][name]:.4f})")
+    print(f"written {result['out']}")
     return 0

@@ -21,7 +21,8 @@ EXAMPLES = {
   simreal train --task quadruped-flat
   simreal train --task quadruped-flat --num-envs 256 --max-iterations 50 --run-dir runs/try
   simreal train --run-dir runs/try --resume --max-iterations 100
-  simreal train --task quadruped-flat --config my_task.yaml --set rewards.torques=-1e-4""",
+  simreal train --task quadruped-flat --config my_task.yaml --set rewards.torques=-1e-4
+  simreal train --task quadruped-flat --robot-params calib/quadruped_params.yaml""",
     "eval": """examples:
   simreal eval --run-dir policies/pretrained/quadruped-flat --dynamics randomized --json
   simreal eval --run-dir runs/try --checkpoint 300 --episodes 128""",
@@ -85,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", type=Path, help="default: runs/<task>-<date>")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint")
     train.add_argument("--config", type=Path, help="YAML overrides: {env: {...}, train: {...}}")
+    train.add_argument(
+        "--robot-params",
+        type=Path,
+        help="fitted robot parameters (sysid / calibrate joints output): the nominal robot and the centre of "
+        "the randomization ranges; recorded as env.robot_params in the run's config.yaml",
+    )
     train.add_argument(
         "--set",
         action="append",
@@ -349,6 +356,7 @@ def _train(args: argparse.Namespace) -> int:
         if args.run_dir is None:
             raise ConfigError("--resume needs --run-dir")
         fixed = {"--task": args.task, "--num-envs": args.num_envs, "--seed": args.seed, "--config": args.config}
+        fixed["--robot-params"] = args.robot_params
         given = [flag for flag, value in fixed.items() if value is not None] + (["--set"] if args.set else [])
         if given:
             raise ConfigError(
@@ -370,6 +378,8 @@ def _configs_from_args(args: argparse.Namespace):
     """Task defaults, then --config YAML, then --set, then the explicit flags."""
     from policies.config import TrainConfig
     from sim.config_io import apply_overrides, load_yaml_overrides, parse_set_option
+    from sim.robot_params import load_robot_params
+    from sim.robot_spec import load_robot_spec
     from sim.tasks import make_task_config
 
     env_cfg = make_task_config(args.task or DEFAULT_TASK)
@@ -388,6 +398,10 @@ def _configs_from_args(args: argparse.Namespace):
         train_cfg.max_wall_time_s = 60.0 * args.max_minutes
     if args.seed is not None:
         train_cfg.seed = args.seed
+    if args.robot_params is not None:
+        # validated now, so a bad file stops the command before a run directory exists
+        params = load_robot_params(args.robot_params, load_robot_spec(env_cfg.robot))
+        env_cfg.robot_params = params.to_yaml_dict()
     return env_cfg, train_cfg
 
 

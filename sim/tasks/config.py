@@ -199,3 +199,6 @@ class EnvConfig:
     terminations: TerminationConfig = field(default_factory=TerminationConfig)
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
     manipulation: ManipulationConfig = field(default_factory=ManipulationConfig)
+    # fitted robot parameters (sim/robot_params.py format, the file's content): the env's nominal robot and the
+    # centre of its randomization; empty: the spec and MJCF as they are
+    robot_params: dict = field(default_factory=dict)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from sim.config_io import ConfigError, to_dict
+from sim.robot_params import RobotParams, centre_randomization
 from sim.robot_spec import RobotSpec, SpecError, actuator_ids, fixed_base_body, joint_dof_ids
 from sim.rotations import quat_multiply, rotation_vector_quat
 from sim.tasks.config import RandomizationConfig, Range
@@ -54,10 +55,14 @@ class DomainRandomizer:
         rng: np.random.Generator,
         object_geom: str | None = None,
         critic_terms: tuple[str, ...] = CRITIC_TERMS,
+        robot_params: RobotParams | None = None,
     ) -> None:
         self.batch = batch
         self.spec = spec
-        self.cfg = cfg
+        # fitted parameters move the nominal robot and the centre of the ranges (centre_randomization)
+        self.cfg = centre_randomization(cfg, robot_params)
+        self.kp, self.kd = (spec.kp, spec.kd) if robot_params is None else robot_params.nominal_gains(spec)
+        self.nominal_delay_s = 0.0 if robot_params is None or robot_params.delay_s is None else robot_params.delay_s
         self.rng = rng
         self.critic_terms = critic_terms
         model = batch.model
@@ -109,7 +114,7 @@ class DomainRandomizer:
             "joint_damping_scale": np.ones((n, j)),
             "joint_armature_scale": np.ones((n, j)),
             "joint_friction_loss_scale": np.ones((n, j)),
-            "action_latency_s": np.zeros((n, 1)),
+            "action_latency_s": np.full((n, 1), self.nominal_delay_s),
             "encoder_offset_rad": np.zeros((n, j)),
             "gyro_bias_rad_s": np.zeros((n, 3)),
             "gravity_bias": np.zeros((n, 3)),
@@ -151,13 +156,14 @@ class DomainRandomizer:
 
     def _check_latency_capacity(self, model: mujoco.MjModel) -> None:
         latency = self.cfg.action_latency_s
-        if not latency.enabled or latency.high <= 0:
+        longest_s = max(latency.high if latency.enabled else 0.0, self.nominal_delay_s)
+        if longest_s <= 0:
             return
         samples = model.actuator_history[self.actuators, 0]
-        needed = int(np.ceil(latency.high / model.opt.timestep)) + 1
+        needed = int(np.ceil(longest_s / model.opt.timestep)) + 1
         if samples.min() < needed:
             raise SpecError(
-                f"{self.spec.mjcf_path}: action latency up to {latency.high} s needs nsample >= {needed} "
+                f"{self.spec.mjcf_path}: action latency up to {longest_s} s needs nsample >= {needed} "
                 f"on every actuator (found {samples.min()})"
             )
 
@@ -182,7 +188,7 @@ class DomainRandomizer:
         p["joint_damping_scale"][ids] = self._uniform(cfg.joint_damping_scale, c, j, 1.0)
         p["joint_armature_scale"][ids] = self._uniform(cfg.joint_armature_scale, c, j, 1.0)
         p["joint_friction_loss_scale"][ids] = self._uniform(cfg.joint_friction_loss_scale, c, j, 1.0)
-        p["action_latency_s"][ids] = self._uniform(cfg.action_latency_s, c, 1, 0.0)
+        p["action_latency_s"][ids] = self._uniform(cfg.action_latency_s, c, 1, self.nominal_delay_s)
         p["encoder_offset_rad"][ids] = self._uniform(cfg.encoder_offset_rad, c, j, 0.0)
         p["gyro_bias_rad_s"][ids] = self._uniform(cfg.gyro_bias_rad_s, c, 3, 0.0)
         p["gravity_bias"][ids] = self._uniform(cfg.gravity_bias, c, 3, 0.0)
@@ -232,8 +238,8 @@ class DomainRandomizer:
         mass[rows, self.links] = nom["body_mass"][self.links] * scale
         inertia[rows, self.links] = nom["body_inertia"][self.links] * scale[:, :, None]
 
-        kp = self.spec.kp * p["kp_scale"][ids]
-        kd = self.spec.kd * p["kd_scale"][ids]
+        kp = self.kp * p["kp_scale"][ids]
+        kd = self.kd * p["kd_scale"][ids]
         gain, bias = b.expand("actuator_gainprm"), b.expand("actuator_biasprm")
         gain[rows, self.actuators, 0] = kp
         bias[rows, self.actuators, 1] = -kp
