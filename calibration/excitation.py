@@ -4,6 +4,12 @@ Every joint sweeps a sine from f0_hz to f1_hz (a logarithmic chirp), each joint 
 move in lockstep, faded in and out over `ramp_s`. The amplitude is cut where the standing pose is near a joint
 limit (keeping `limit_margin_rad` clear), and falls as 1/f once the sweep would pass `max_speed_rad_s`: low
 frequencies move far, high ones fast, and the target never outruns the policy node's per-tick step limit.
+
+A second phase of `feedforward_s` holds the standing targets and sweeps only the velocity target dq* (the same
+chirp, `feedforward_rad_s` peak). The drivers' kd multiplies (dq* - dq) while the joint's own damping multiplies
+dq: while the position chirp runs, dq follows dq* and the two are nearly indistinguishable (a fit trades one for
+the other); the velocity-only phase moves the joint through kd alone. Its torque is small (kd * dq*, under 2 N m
+for the quadruped) and the position targets never leave the standing pose.
 """
 
 from __future__ import annotations
@@ -28,6 +34,12 @@ class ExcitationConfig:
     ramp_s: float = 1.0  # fade in and out: the targets start and end at the standing pose, at rest
     limit_margin_rad: float = 0.1
     max_speed_rad_s: float = 0.9  # the policy node's default step limit is 0.02 rad per 20 ms tick: 1 rad/s
+    feedforward_s: float = 8.0  # the velocity-target-only phase after the position chirp; 0: none
+    feedforward_rad_s: float = 2.0
+
+    @property
+    def total_s(self) -> float:
+        return self.duration_s + self.feedforward_s
 
     def validate(self) -> None:
         checks = (
@@ -38,6 +50,12 @@ class ExcitationConfig:
             ("ramp_s", self.ramp_s > 0.0, "must be > 0"),
             ("limit_margin_rad", self.limit_margin_rad >= 0.0, "must be >= 0"),
             ("max_speed_rad_s", self.max_speed_rad_s > 0.0, "must be > 0"),
+            (
+                "feedforward_s",
+                self.feedforward_s == 0.0 or self.feedforward_s > 2.0 * self.ramp_s,
+                f"must be 0 or exceed twice ramp_s ({2 * self.ramp_s})",
+            ),
+            ("feedforward_rad_s", 0.0 <= self.feedforward_rad_s <= 5.0, "must be in [0, 5]"),
         )
         for name, ok, requirement in checks:
             if not ok:
@@ -65,33 +83,48 @@ def joint_amplitudes_rad(spec: RobotSpec, model: mujoco.MjModel, config: Excitat
 def excitation(
     spec: RobotSpec, model: mujoco.MjModel, config: ExcitationConfig, times_s: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Targets (T, J) in rad and their rates (T, J) in rad/s at `times_s` (from 0), spec joint order."""
+    """Targets q* (T, J) in rad and dq* (T, J) in rad/s at `times_s` (from 0 to total_s), spec joint order."""
     config.validate()
-    t = np.clip(np.asarray(times_s, dtype=float), 0.0, config.duration_s)[:, None]
-    phases = 2.0 * math.pi * np.arange(spec.num_joints)[None, :] / spec.num_joints
-    rate = math.log(config.f1_hz / config.f0_hz) / config.duration_s
-    # logarithmic chirp: frequency f0 e^{rate t}, phase 2 pi f0 (e^{rate t} - 1) / rate
-    frequency_hz = config.f0_hz * np.exp(rate * t)
-    phase = 2.0 * math.pi * config.f0_hz * (np.exp(rate * t) - 1.0) / rate + phases
-    phase_rate = 2.0 * math.pi * frequency_hz
-    # 1/f above the speed cap (the 1.3 leaves room for the fade's and the phase offset's share of the speed)
-    speed_capped = config.max_speed_rad_s / (1.3 * phase_rate)
+    t = np.clip(np.asarray(times_s, dtype=float), 0.0, config.total_s)[:, None]
     limit = joint_amplitudes_rad(spec, model, config)[None, :]
+    in_chirp = t <= config.duration_s
+    t_chirp = np.minimum(t, config.duration_s)
+    offsets, rates = _chirp(t_chirp, config.duration_s, limit, config.max_speed_rad_s, config)
+    feedforward = np.zeros_like(rates)
+    if config.feedforward_s > 0.0:
+        t_feedforward = np.clip(t - config.duration_s, 0.0, config.feedforward_s)
+        wave, _ = _chirp(t_feedforward, config.feedforward_s, np.ones_like(limit), math.inf, config)
+        feedforward = config.feedforward_rad_s * wave
+    targets = spec.default_joint_pos[None, :] + np.where(in_chirp, offsets, 0.0)
+    return targets, np.where(in_chirp, rates, feedforward)
+
+
+def _chirp(
+    t: np.ndarray, duration_s: float, limit: np.ndarray, max_speed_rad_s: float, config: ExcitationConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The faded log chirp over duration_s (amplitude min(limit, speed cap)) and its time derivative."""
+    phases = 2.0 * math.pi * np.arange(limit.shape[1])[None, :] / limit.shape[1]
+    rate = math.log(config.f1_hz / config.f0_hz) / duration_s
+    # logarithmic chirp: frequency f0 e^{rate t}, phase 2 pi f0 (e^{rate t} - 1) / rate
+    phase = 2.0 * math.pi * config.f0_hz * (np.exp(rate * t) - 1.0) / rate + phases
+    phase_rate = 2.0 * math.pi * config.f0_hz * np.exp(rate * t)
+    # 1/f above the speed cap (the 1.3 leaves room for the fade's and the phase offset's share of the speed)
+    speed_capped = max_speed_rad_s / (1.3 * phase_rate)
     amplitude = np.minimum(limit, speed_capped)
     amplitude_rate = np.where(speed_capped < limit, -rate * speed_capped, 0.0)
-    fade, fade_rate = _fade(t, config)
+    fade, fade_rate = _fade(t, duration_s, config.ramp_s)
     wave = np.sin(phase)  # the fade starts and ends it at 0
     wave_rate = np.cos(phase) * phase_rate
-    offsets = amplitude * fade * wave
+    values = amplitude * fade * wave
     rates = amplitude_rate * fade * wave + amplitude * (fade_rate * wave + fade * wave_rate)
-    return spec.default_joint_pos[None, :] + offsets, rates
+    return values, rates
 
 
-def _fade(t: np.ndarray, config: ExcitationConfig) -> tuple[np.ndarray, np.ndarray]:
+def _fade(t: np.ndarray, duration_s: float, ramp_s: float) -> tuple[np.ndarray, np.ndarray]:
     """A smooth 0 -> 1 -> 0 envelope (cosine ramps of ramp_s) and its time derivative."""
-    up = np.clip(t / config.ramp_s, 0.0, 1.0)
-    down = np.clip((config.duration_s - t) / config.ramp_s, 0.0, 1.0)
+    up = np.clip(t / ramp_s, 0.0, 1.0)
+    down = np.clip((duration_s - t) / ramp_s, 0.0, 1.0)
     ramp = np.minimum(up, down)
     fade = 0.5 - 0.5 * np.cos(math.pi * ramp)
-    slope = np.where(up < down, 1.0, -1.0) / config.ramp_s * ((ramp > 0.0) & (ramp < 1.0))
+    slope = np.where(up < down, 1.0, -1.0) / ramp_s * ((ramp > 0.0) & (ramp < 1.0))
     return fade, 0.5 * math.pi * np.sin(math.pi * ramp) * slope

@@ -44,6 +44,9 @@ import simreal_rt
 from robot_io import ros_args, topics
 from robot_io.excitation import ExcitationError, ExcitationTable, SysidRecorder, load_excitation, write_log
 from robot_io.tick_stats import RingBuffer, StreamGaps
+from sim.errors import SimrealError
+from sim.robot_params import load_robot_params
+from sim.robot_spec import load_robot_spec
 
 # How long the control thread may wait for the GIL each time it takes it back (before the tick, after the core
 # and after each publish). CPython's default 5 ms is a quarter period; with the executor busy on 1.5 kHz of sensor
@@ -79,6 +82,8 @@ PARAMETER_DEFAULTS: dict[str, object] = {
     # system identification (robot_io/excitation.py): a table played on ~/excite while STANDING, and its log
     "excitation_file": "",
     "sysid_log": "",
+    # the robot's parameter overrides (sim/robot_params.py): the node applies their joint_offsets_rad
+    "robot_params": "",
 }
 
 
@@ -105,6 +110,7 @@ class PolicyParams:
     base_frame: str  # the only frame_id /target_pose may carry (an empty frame_id counts as this one)
     excitation_file: Path | None  # None: no ~/excite service
     sysid_log: Path | None  # where the excitation's log goes (required with excitation_file)
+    robot_params: Path | None  # encoder offsets: reading = true angle + offset (simreal calibrate joints)
 
     def core_options(self) -> simreal_rt.CoreOptions:
         options = simreal_rt.CoreOptions()
@@ -170,6 +176,7 @@ def read_params(node: Node) -> PolicyParams:
         base_frame=values["base_frame"],
         excitation_file=excitation_file,
         sysid_log=sysid_log,
+        robot_params=_optional_path(values, "robot_params"),
     )
 
 
@@ -217,6 +224,7 @@ class PolicyNode(Node):
             )
         self.period_s = 1.0 / self.control_rate_hz
         self.excitation = self._load_excitation()
+        self.encoder_offsets_rad = self._load_encoder_offsets()  # joint name -> rad, only the nonzero ones
         self._excitation_start_s: float | None = None  # ROS time the playing excitation started at
         self._recorder: SysidRecorder | None = None
         self.excitation_status = "idle" if self.excitation is not None else "none"
@@ -269,6 +277,18 @@ class PolicyNode(Node):
         self.uses_imu: bool = probe.uses_imu
         self.observes_target_pose: bool = probe.observes_target_pose
         return spec
+
+    def _load_encoder_offsets(self) -> dict[str, float]:
+        """The robot_params file's joint offsets by joint name; StartupError naming the file and the problem."""
+        if self.params.robot_params is None:
+            return {}
+        try:
+            spec = load_robot_spec(str(self._spec["robot"]))
+            offsets = load_robot_params(self.params.robot_params, spec).offsets_rad()
+        except SimrealError as error:
+            self.destroy_node()
+            raise StartupError(f"parameter robot_params: {error}") from None
+        return {name: float(value) for name, value in zip(spec.joint_names, offsets, strict=True) if value != 0.0}
 
     def _load_excitation(self) -> ExcitationTable | None:
         if self.params.excitation_file is None:
@@ -333,6 +353,11 @@ class PolicyNode(Node):
             raise StartupError(f"cannot control {driver_names}: {error}") from None
         if extra:
             self.get_logger().info(f"ignoring driver joints not in the bundle: {extra}")
+        # readings are true angle + offset: subtracted from what comes in, added to what goes out
+        self._reading_offsets_rad = np.array([self.encoder_offsets_rad.get(name, 0.0) for name in driver_names])
+        self._command_offsets_rad = np.array([self.encoder_offsets_rad.get(n, 0.0) for n in self.bundle_joint_names])
+        if self.encoder_offsets_rad:
+            self.get_logger().info(f"encoder offsets from {self.params.robot_params}: {self.encoder_offsets_rad}")
         if self._driver_fault_pending:
             self.core.request("damp", self.now_s())
 
@@ -549,6 +574,7 @@ class PolicyNode(Node):
         self._imu_ang_vel = np.zeros(3)
         self._velocity_command_rad = np.zeros(3)
         self._excite_q = np.zeros(n)
+        self._offset_target = np.zeros(n)
         self._excite_dq = np.zeros(n)
         self._jitter_ms = RingBuffer(STATS_CAPACITY)
         self._latency_ms = RingBuffer(STATS_CAPACITY)
@@ -635,6 +661,8 @@ class PolicyNode(Node):
 
     def _copy_inputs(self, joint_state: JointState, imu: Imu | None) -> None:
         self._joint_pos[:] = joint_state.position  # array.array -> numpy via the buffer protocol
+        if self.encoder_offsets_rad:
+            self._joint_pos -= self._reading_offsets_rad
         self._joint_vel[:] = joint_state.velocity
         if imu is None:  # a bundle without IMU terms on a robot without an IMU
             return
@@ -654,6 +682,8 @@ class PolicyNode(Node):
         """/joint_command and /joint_pd_command from the reused messages; returns the publish time (ROS ns)."""
         exciting = self.excitation is not None and self._excitation_targets(out["state"])
         target = self._excite_q if exciting else out["target_pos"]
+        if self.encoder_offsets_rad:  # the driver speaks in encoder readings
+            target = np.add(target, self._command_offsets_rad, out=self._offset_target)
         np.copyto(self._command_pos_view, target)
         rows = self._pd_rows_view  # rows q*, dq* (0 but during an excitation), tau_ff (always 0), kp, kd
         np.copyto(rows[0], target)

@@ -13,6 +13,8 @@ from simreal.calibrate_commands import EXAMPLES as CALIBRATE_EXAMPLES
 from simreal.calibrate_commands import add_calibrate_commands, run_calibrate_command
 from simreal.demo_commands import DEMO_COMMANDS, add_demo_commands, run_demo_command
 from simreal.demo_commands import EXAMPLES as DEMO_EXAMPLES
+from simreal.sysid_commands import EXAMPLES as SYSID_EXAMPLES
+from simreal.sysid_commands import add_sysid_commands, run_sysid_command
 
 DEFAULT_TASK = "quadruped-flat"
 
@@ -62,6 +64,7 @@ then, from another shell: ros2 service call /simreal_policy/stand_up std_srvs/sr
 
 EXAMPLES.update(DEMO_EXAMPLES)
 EXAMPLES.update(CALIBRATE_EXAMPLES)
+EXAMPLES.update(SYSID_EXAMPLES)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -209,6 +212,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_demo_commands(sub)
     add_calibrate_commands(sub)
+    add_sysid_commands(sub, _reality_arguments)
     return parser
 
 
@@ -313,6 +317,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_demo_command(args)
     if args.command == "calibrate":
         return run_calibrate_command(args)
+    if args.command == "sysid":
+        return run_sysid_command(args, _reality_overrides)
     if args.command in ("deploy", "sim-robot", "sim2sim") or (args.command == "bench" and args.bench_kind == "deploy"):
         return _ros_command(args)
     raise AssertionError(args.command)

@@ -36,7 +36,8 @@ def add_sysid_commands(sub: Callable[[str, str], argparse.ArgumentParser], reali
     excite = steps.add_parser("excite", help="chirps around the standing pose through the policy node; the log")
     excite.add_argument("--robot", default="quadruped")
     excite.add_argument("--out", type=Path, required=True, help="the log (.npz); with --table-only the table")
-    excite.add_argument("--duration-s", type=float, default=20.0)
+    excite.add_argument("--duration-s", type=float, default=20.0, help="the position chirp's length")
+    excite.add_argument("--feedforward-s", type=float, default=8.0, help="then the velocity-target-only phase")
     excite.add_argument("--amplitude-rad", type=float, default=0.3, help="largest offset from the standing pose")
     excite.add_argument("--f0-hz", type=float, default=0.3)
     excite.add_argument("--f1-hz", type=float, default=3.0)
@@ -62,7 +63,7 @@ def run_sysid_command(args: argparse.Namespace, reality_overrides: Callable) -> 
 
 
 def _excitation_table(args: argparse.Namespace, path: Path) -> float:
-    """Write the robot's table; its duration, s."""
+    """Write the robot's table (the position chirp, then the velocity-target phase); its duration, s."""
     from calibration.excitation import ExcitationConfig, excitation
     from robot_io.sysid_excite import write_excitation_table
     from sim.hanging import hanging_model
@@ -70,14 +71,18 @@ def _excitation_table(args: argparse.Namespace, path: Path) -> float:
 
     spec = load_robot_spec(args.robot)
     config = ExcitationConfig(
-        duration_s=args.duration_s, amplitude_rad=args.amplitude_rad, f0_hz=args.f0_hz, f1_hz=args.f1_hz
+        duration_s=args.duration_s,
+        feedforward_s=args.feedforward_s,
+        amplitude_rad=args.amplitude_rad,
+        f0_hz=args.f0_hz,
+        f1_hz=args.f1_hz,
     )
     config.validate()
     model = hanging_model(spec, spec.physics_dt) if spec.floating_base else spec.load_model()
-    time_s = np.arange(0.0, config.duration_s + 0.5 / TABLE_RATE_HZ, 1.0 / TABLE_RATE_HZ)
+    time_s = np.arange(0.0, config.total_s + 0.5 / TABLE_RATE_HZ, 1.0 / TABLE_RATE_HZ)
     q_rad, dq_rad_s = excitation(spec, model, config, time_s)
     write_excitation_table(path, list(spec.joint_names), time_s, q_rad, dq_rad_s)
-    return config.duration_s
+    return config.total_s
 
 
 def _excite(args: argparse.Namespace, reality: dict[str, object]) -> int:
@@ -85,13 +90,12 @@ def _excite(args: argparse.Namespace, reality: dict[str, object]) -> int:
         duration_s = _excitation_table(args, args.out)
         _report(args, {"table": str(args.out), "duration_s": duration_s}, f"wrote the excitation table {args.out}")
         return 0
-    from robot_io.sim2sim import Sim2SimConfig
+    from robot_io.sim2sim import Sim2SimConfig, bundle_of
     from robot_io.sysid_excite import excite_on_emulator
 
     params = args.params or Path("launch/params") / f"{args.robot}.yaml"
-    config = Sim2SimConfig(params=params, reality=reality, domain_id=args.domain_id)
-    if args.bundle is not None:
-        config.bundle = args.bundle
+    bundle = args.bundle or bundle_of(params)
+    config = Sim2SimConfig(bundle=bundle, params=params, reality=reality, domain_id=args.domain_id)
     with tempfile.TemporaryDirectory(prefix="simreal-sysid-") as folder:
         table = Path(folder) / "excitation_table.npz"
         duration_s = _excitation_table(args, table)
@@ -102,19 +106,29 @@ def _excite(args: argparse.Namespace, reality: dict[str, object]) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from calibration.sysid_fit import FitConfig, fit_sysid, write_robot_params
+    from dataclasses import asdict
+
+    from calibration.sysid_fit import fit_sysid, write_robot_params
     from calibration.sysid_log import load_sysid_log
     from calibration.sysid_plot import plot_fit
     from sim.robot_spec import load_robot_spec
 
     spec = load_robot_spec(args.robot)
     log = load_sysid_log(args.log, spec)
-    result = fit_sysid(log, spec, FitConfig())
+    result = fit_sysid(log, spec)
     write_robot_params(args.out, result, spec, args.log)
     plot = args.plot or args.out.with_suffix(".png")
     plot_fit(plot, log, spec, result)
-    summary = {**result.summary(), "params": str(args.out), "plot": str(plot)}
-    _report(args, summary, f"wrote {args.out} and {plot}")
+    summary = {
+        **{name: round(value, 6) for name, value in asdict(result.fitted).items()},
+        "rms_nominal_rad": round(result.rms_nominal_rad, 6),
+        "rms_fitted_rad": round(result.rms_fitted_rad, 6),
+        "error_reduction": round(result.rms_nominal_rad / max(result.rms_fitted_rad, 1e-12), 2),
+        "params": str(args.out),
+        "plot": str(plot),
+    }
+    text = ", ".join(f"{name} {summary[name]}" for name in ("kp_scale", "kd_scale", "delay_s", "error_reduction"))
+    _report(args, summary, f"wrote {args.out} and {plot}: {text}")
     return 0
 
 
