@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from sim.robot_params import MAX_OFFSET_RAD, RobotParams, load_robot_params, write_robot_params
 from sim.robot_spec import RobotSpec, SpecError, load_robot_spec
 
+from .board_io import read_yaml_mapping
 from .errors import CalibrationError
 
 LOG_ARRAYS = ("joint_names", "state_time_s", "q_rad")
@@ -72,14 +72,7 @@ def load_reference_pose(reference: str | Path, spec: RobotSpec) -> np.ndarray:
     if str(reference) == "default":
         return spec.default_joint_pos.copy()
     path = Path(reference)
-    if not path.is_file():
-        raise CalibrationError(f"reference pose {path} does not exist (give 'default' or a YAML file)")
-    try:
-        pose = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise CalibrationError(f"{path}: not valid YAML: {error}") from None
-    if not isinstance(pose, dict):
-        raise CalibrationError(f"{path}: expected a mapping joint name -> angle in rad")
+    pose = read_yaml_mapping(path, "reference pose (give 'default' or a YAML of joint name -> rad)")
     _check_joint_names(str(path), list(pose), spec)
     values = []
     for name in spec.joint_names:
