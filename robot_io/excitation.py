@@ -10,10 +10,11 @@ playback ends, by a thread of its own, through a temporary file and a rename: a 
 Table (npz, no pickles): `time_s` (T,) from 0, increasing; `joint_names` (J,) str; `q_target_rad` and
 `dq_target_rad_s` (T, J). Linear interpolation between rows.
 
-Log (npz): `format` = "simreal-sysid-log-1", `robot`, `joint_names` (J,), `fixed_base` (whether the robot was
-declared hung), `state_time_s` (M,) /joint_states stamps, `q_rad` and `dq_rad_s` (M, J), `command_time_s` (N,)
-the publish times of /joint_pd_command, and its rows `q_target_rad`, `dq_target_rad_s`, `tau_ff_nm`, `kp`, `kd`
-(N, J); all times on the ROS clock of the message stamps, joints in `joint_names` order.
+Log (npz): `format` = "simreal-sysid-log-1", `robot`, `joint_names` (J,), `fixed_base` (always true: the
+excitation is meant for a robot on a test stand), `state_time_s` (M,) /joint_states stamps, `q_rad` and
+`dq_rad_s` (M, J), `command_time_s` (N,) the publish times of /joint_pd_command, and its rows `q_target_rad`,
+`dq_target_rad_s`, `tau_ff_nm`, `kp`, `kd` (N, J); all times on the ROS clock of the message stamps, joints in
+`joint_names` order, angles true ones (the node's encoder offsets, `robot_params`, taken off both ways).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 LOG_FORMAT = "simreal-sysid-log-1"
 MAX_OFFSET_RAD = 0.6  # farther than this from the standing pose is no excitation; it is a different motion
+MAX_DURATION_S = 900.0  # the recorder keeps the whole run in memory (about 0.2 MB per second at 1 kHz)
 END_TOLERANCE_RAD = 1e-3  # the table must start and end at the standing pose
 
 
@@ -67,22 +69,38 @@ def load_excitation(
         raise ExcitationError(f"excitation_file {path}: cannot read it as an npz table: {error}") from None
     except KeyError as error:
         raise ExcitationError(f"excitation_file {path}: missing array {error}") from None
-    names = [str(name) for name in arrays["joint_names"]]
+    names = [str(name) for name in np.atleast_1d(arrays["joint_names"])]
     if sorted(names) != sorted(joint_names):
         raise ExcitationError(
             f"excitation_file {path}: its joints {names} are not the bundle's {joint_names}; "
             "write the table for this robot (simreal sysid excite --robot ...)"
         )
+    problem = _malformed(arrays, len(names))
+    if problem:
+        raise ExcitationError(f"excitation_file {path}: {problem}")
     order = [names.index(name) for name in joint_names]
     table = ExcitationTable(
-        np.asarray(arrays["time_s"], dtype=float),
-        np.asarray(arrays["q_target_rad"], dtype=float)[:, order],
-        np.asarray(arrays["dq_target_rad_s"], dtype=float)[:, order],
+        arrays["time_s"].astype(float),
+        arrays["q_target_rad"].astype(float)[:, order],
+        arrays["dq_target_rad_s"].astype(float)[:, order],
     )
     problem = _unsafe(table, joint_names, standing_rad, safety, max_step_rad, period_s)
     if problem:
         raise ExcitationError(f"excitation_file {path}: {problem}; refusing to play it")
     return table
+
+
+def _malformed(arrays: dict[str, np.ndarray], num_joints: int) -> str:
+    """Why the arrays cannot be a table (shapes, types, length), or ''."""
+    t, q, dq = arrays["time_s"], arrays["q_target_rad"], arrays["dq_target_rad_s"]
+    for name, array in arrays.items():
+        if name != "joint_names" and not np.issubdtype(array.dtype, np.number):
+            return f"{name} holds {array.dtype} values, not numbers"
+    if t.ndim != 1 or len(t) < 2 or q.shape != (len(t), num_joints) or dq.shape != q.shape:
+        return f"shapes time_s {t.shape}, q_target_rad {q.shape}, dq_target_rad_s {dq.shape} do not fit"
+    if np.isfinite(t).all() and t[-1] > MAX_DURATION_S:
+        return f"it lasts {t[-1]:.0f} s, more than {MAX_DURATION_S:.0f} s"
+    return ""
 
 
 def _unsafe(
@@ -95,8 +113,6 @@ def _unsafe(
 ) -> str:
     """Why the table is unsafe to play, or ''."""
     t, q, dq = table.time_s, table.q_target_rad, table.dq_target_rad_s
-    if t.ndim != 1 or len(t) < 2 or q.shape != (len(t), len(joint_names)) or dq.shape != q.shape:
-        return f"shapes time_s {t.shape}, q_target_rad {q.shape}, dq_target_rad_s {dq.shape} do not fit"
     if not (np.isfinite(t).all() and np.isfinite(q).all() and np.isfinite(dq).all()):
         return "it holds non-finite values"
     if t[0] != 0.0 or np.any(np.diff(t) <= 0.0):
@@ -107,9 +123,8 @@ def _unsafe(
     offset = np.max(np.abs(q - standing_rad), axis=0)
     lower, upper = np.asarray(safety["joint_pos_lower_rad"]), np.asarray(safety["joint_pos_upper_rad"])
     speed_limit = np.asarray(safety["velocity_limit_rad_s"])
-    grid = np.arange(0.0, t[-1], period_s)
-    q_ticks = np.stack([np.interp(grid, t, q[:, j]) for j in range(q.shape[1])], axis=1)
-    steps = np.max(np.abs(np.diff(q_ticks, axis=0)), axis=0) if len(grid) > 1 else np.zeros(q.shape[1])
+    # the fastest the target moves between any two rows, over one control period
+    steps = np.max(np.abs(np.diff(q, axis=0)) / np.diff(t)[:, None], axis=0) * period_s
     for j, name in enumerate(joint_names):
         if q[:, j].min() < lower[j] or q[:, j].max() > upper[j]:
             return f"joint {name} leaves its limits [{lower[j]:.3f}, {upper[j]:.3f}] rad"
@@ -119,8 +134,8 @@ def _unsafe(
             return f"joint {name} is asked for {np.abs(dq[:, j]).max():.2f} rad/s (limit {speed_limit[j]:.2f})"
         if steps[j] > max_step_rad:
             return (
-                f"joint {name} steps {steps[j]:.4f} rad in one control period, more than "
-                f"max_target_step_rad {max_step_rad}"
+                f"joint {name} moves at up to {steps[j] / period_s:.2f} rad/s, {steps[j]:.4f} rad per control "
+                f"period: more than max_target_step_rad {max_step_rad}"
             )
     return ""
 
@@ -142,9 +157,12 @@ class SysidRecorder:
         with self._lock:
             self._states.append((stamp_s, np.asarray(position)[order], np.asarray(velocity)[order]))
 
-    def add_command(self, time_s: float, rows: np.ndarray) -> None:
+    def add_command(self, time_s: float, rows: np.ndarray, target_offsets_rad: np.ndarray) -> None:
+        """A /joint_pd_command as sent; `target_offsets_rad` (encoder offsets) are taken off its q* row."""
+        true_rows = rows.copy()
+        true_rows[0] -= target_offsets_rad
         with self._lock:
-            self._commands.append((time_s, rows.copy()))
+            self._commands.append((time_s, true_rows))
 
     def arrays(self) -> dict[str, np.ndarray]:
         with self._lock:
@@ -156,8 +174,8 @@ class SysidRecorder:
             "joint_names": np.array(self.joint_names),
             "fixed_base": np.array(self.fixed_base),
             "state_time_s": np.array([stamp for stamp, _, _ in states]),
-            "q_rad": np.array([q for _, q, _ in states]).reshape(len(states), -1),
-            "dq_rad_s": np.array([dq for _, _, dq in states]).reshape(len(states), -1),
+            "q_rad": np.array([q for _, q, _ in states]).reshape(len(states), len(self.joint_names)),
+            "dq_rad_s": np.array([dq for _, _, dq in states]).reshape(len(states), len(self.joint_names)),
             "command_time_s": np.array([time_s for time_s, _ in commands]),
             "q_target_rad": rows[:, 0],
             "dq_target_rad_s": rows[:, 1],

@@ -60,6 +60,7 @@ CONTROL_THREAD_FIFO_PRIORITY = 10
 STATS_CAPACITY = 15_000
 SHUTDOWN_DAMPING_TICKS = 3  # DAMPING commands published on SIGINT/SIGTERM before the node exits
 MOTION_REQUESTS = ("stand_up", "start_policy")  # the requests that make the robot move under its own power
+EXCITATION_BLOCKS = ("stand_up", "start_policy", "sit_down")  # refused while an excitation plays; damp never is
 LOG_THROTTLE_S = 5.0
 
 # Exactly the `simreal_policy` section of launch/params/quadruped.yaml (a test compares the two).
@@ -228,6 +229,7 @@ class PolicyNode(Node):
         self._excitation_start_s: float | None = None  # ROS time the playing excitation started at
         self._recorder: SysidRecorder | None = None
         self.excitation_status = "idle" if self.excitation is not None else "none"
+        self._excite_fresh = False
         self._clock = self.get_clock()
         self._lock = threading.Lock()  # guards the latest-message references below
         self._joint_state: JointState | None = None
@@ -413,8 +415,9 @@ class PolicyNode(Node):
             self._joint_state = msg  # never mutated after this: the tick copies from it
             self._joint_state_arrivals.mark(time.monotonic())
             recorder = self._recorder
-        if recorder is not None:
-            recorder.add_state(stamp_s(msg.header.stamp), msg.name, msg.position, msg.velocity)
+        if recorder is not None:  # in true angles, as the core sees them (the offsets exist once the core does)
+            position = np.asarray(msg.position) - self._reading_offsets_rad
+            recorder.add_state(stamp_s(msg.header.stamp), msg.name, position, msg.velocity)
 
     def _reject_joint_state(self, problem: str) -> None:
         """A malformed /joint_states is a fault: damp (every time, so a reset cannot outlive it) and log."""
@@ -471,6 +474,9 @@ class PolicyNode(Node):
         if name in MOTION_REQUESTS and self.params.require_estop and self.count_publishers(topics.ESTOP) == 0:
             # an e-stop that is not connected cannot stop anything: do not start moving without one
             accepted, reason = False, f"refused: require_estop is set and no {topics.ESTOP} publisher is connected"
+        elif name in EXCITATION_BLOCKS and self.excitation_status == "playing":
+            # the core's ramps start from its own standing target, not from the table's: that would be a jump
+            accepted, reason = False, "refused: an excitation is playing (damp or wait for it to end)"
         elif name == "start_policy" and self.observes_target_pose and self.target_pose() is None:
             # the core refuses too; this reply tells the operator which topic it waits for
             accepted = False
@@ -493,6 +499,7 @@ class PolicyNode(Node):
                 response.success, response.message = False, f"refused: the excitation is {self.excitation_status}"
             else:
                 self._recorder = SysidRecorder(self._spec["robot"], self.bundle_joint_names, fixed_base=True)
+                self._excite_fresh = True
                 self._excitation_start_s = self.now_s()
                 self.excitation_status = "playing"
                 response.success = True
@@ -503,20 +510,29 @@ class PolicyNode(Node):
         self.get_logger().info(f"excite: {response.message}")
         return response
 
-    def _excitation_targets(self, state: str) -> bool:
-        """While an excitation plays in STANDING, write its targets into the excite buffers; False otherwise."""
+    def _excitation_targets(self, out: dict) -> bool:
+        """While an excitation plays in STANDING, write its targets into the excite buffers; False otherwise.
+
+        The table was checked against max_target_step_rad at start-up; the clamp here also holds it when a tick
+        comes late (the table is sampled by elapsed time) and counts the first step from the core's own target.
+        """
         with self._lock:
-            start_s = self._excitation_start_s
+            start_s, fresh, self._excite_fresh = self._excitation_start_s, self._excite_fresh, False
         if start_s is None:
             return False
-        elapsed_s = self.now_s() - start_s
+        state, elapsed_s = out["state"], self.now_s() - start_s
         if state != "STANDING":
             self._end_excitation(f"aborted: state {state} after {elapsed_s:.2f} s")
             return False
         if elapsed_s > self.excitation.duration_s:
             self._end_excitation("done")
             return False
+        if fresh:
+            np.copyto(self._excite_last, out["target_pos"])
         self.excitation.sample(elapsed_s, self._excite_q, self._excite_dq)
+        step = self.params.max_target_step_rad
+        np.clip(self._excite_q, self._excite_last - step, self._excite_last + step, out=self._excite_q)
+        np.copyto(self._excite_last, self._excite_q)
         return True
 
     def _end_excitation(self, how: str) -> None:
@@ -574,6 +590,7 @@ class PolicyNode(Node):
         self._imu_ang_vel = np.zeros(3)
         self._velocity_command_rad = np.zeros(3)
         self._excite_q = np.zeros(n)
+        self._excite_last = np.zeros(n)  # the last excitation target sent (before encoder offsets)
         self._offset_target = np.zeros(n)
         self._excite_dq = np.zeros(n)
         self._jitter_ms = RingBuffer(STATS_CAPACITY)
@@ -680,7 +697,7 @@ class PolicyNode(Node):
 
     def _publish_commands(self, out: dict) -> int:
         """/joint_command and /joint_pd_command from the reused messages; returns the publish time (ROS ns)."""
-        exciting = self.excitation is not None and self._excitation_targets(out["state"])
+        exciting = self.excitation is not None and self._excitation_targets(out)
         target = self._excite_q if exciting else out["target_pos"]
         if self.encoder_offsets_rad:  # the driver speaks in encoder readings
             target = np.add(target, self._command_offsets_rad, out=self._offset_target)
@@ -699,8 +716,8 @@ class PolicyNode(Node):
         self._joint_command_pub.publish(self._joint_command_msg)
         self._pd_command_pub.publish(self._pd_command_msg)
         recorder = self._recorder
-        if exciting and recorder is not None:
-            recorder.add_command(now_ns * 1e-9, rows)
+        if exciting and recorder is not None:  # the targets in true angles, as the table gave them
+            recorder.add_command(now_ns * 1e-9, rows, self._command_offsets_rad)
         return now_ns
 
     def _on_state_change(self, state: str, out: dict) -> None:

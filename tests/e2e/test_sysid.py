@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from calibration.excitation import ExcitationConfig, excitation
-from robot_io.sim2sim import Sim2SimConfig, ros_nodes
+from robot_io.sim2sim import Sim2SimConfig, Sim2SimError, ros_nodes
 from robot_io.sysid_excite import write_excitation_table
 from sim.hanging import hanging_model
 from sim.robot_params import load_robot_params
@@ -80,7 +80,7 @@ def test_a_log_of_another_robot_is_refused_by_name(excite_log, tmp_path, capsys)
     assert not out.exists()
 
 
-def test_a_damp_request_ends_the_excitation_in_its_tick_and_the_log_is_still_written(tmp_path):
+def test_sit_down_is_refused_while_exciting_and_damp_ends_it_in_its_tick_with_the_log_written(tmp_path):
     spec = load_robot_spec("quadruped")
     time_s = np.arange(0.0, 10.0005, 0.001)
     config = ExcitationConfig(duration_s=6.0, feedforward_s=4.0)
@@ -93,7 +93,11 @@ def test_a_damp_request_ends_the_excitation_in_its_tick_and_the_log_is_still_wri
         operator.call("stand_up")
         operator.await_state("STANDING", 15.0)
         operator.call("excite")
-        time.sleep(2.0)
+        time.sleep(1.0)
+        # the core's sit-down ramp would start from its standing target, up to 0.6 rad from the table's
+        with pytest.raises(Sim2SimError, match="sit_down was refused: refused: an excitation is playing"):
+            operator.call("sit_down")
+        time.sleep(1.0)
         operator.call("damp")
         operator.await_state("DAMPING", 1.0)
         deadline = time.monotonic() + 5.0

@@ -13,6 +13,7 @@ from sim.hanging import hanging_model
 from sim.robot_spec import load_robot_spec
 
 BUNDLE = "policies/pretrained/quadruped-flat/bundle"
+BUNDLE_NAMES = list(simreal_rt.load_bundle(BUNDLE).spec["joint_names"])
 PERIOD_S = 0.02
 MAX_STEP_RAD = 0.02
 
@@ -62,10 +63,14 @@ def test_a_table_in_another_joint_order_is_reordered_by_name(tmp_path, bundle_sp
     [
         ("too_far", "moves 0.700 rad from the standing pose"),
         ("outside_limits", "leaves its limits"),
-        ("too_fast_for_the_step_limit", "in one control period, more than max_target_step_rad"),
+        ("too_fast_for_the_step_limit", "FR_hip moves at .* rad per control period: more than max_target_step_rad"),
         ("does_not_start_standing", "does not start at the standing pose"),
         ("non_finite", "non-finite"),
         ("wrong_joints", "are not the bundle's"),
+        (
+            "spike_between_ticks",
+            "FR_thigh moves at up to 50[01]\\.\\d+ rad/s",
+        ),  # 1 ms wide: a 20 ms grid would not see it
     ],
 )
 def test_unsafe_tables_are_refused_with_the_joint_and_the_reason(tmp_path, bundle_spec, chirp, change, message):
@@ -85,9 +90,37 @@ def test_unsafe_tables_are_refused_with_the_joint_and_the_reason(tmp_path, bundl
         q[middle, 3] = np.nan
     elif change == "wrong_joints":
         names[7] = "RR_knee"
+    elif change == "spike_between_ticks":
+        q[2010, 1] += 0.5
     with pytest.raises(ExcitationError, match=message) as error:
         _load(tmp_path, bundle_spec, names, time_s, q, dq)
     assert "table.npz" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"q_target_rad": np.zeros(12)}, "shapes time_s"),
+        ({"q_target_rad": np.full((3, 12), "a")}, "q_target_rad holds <U1 values, not numbers"),
+        ({"time_s": np.array([0.0, 1000.0, 2000.0])}, "it lasts 2000 s, more than 900 s"),
+    ],
+)
+def test_malformed_tables_are_refused_without_a_traceback(tmp_path, arrays, message):
+    table = {"time_s": np.array([0.0, 0.5, 1.0]), "joint_names": np.array(BUNDLE_NAMES), **arrays}
+    table.setdefault("q_target_rad", np.zeros((3, 12)))
+    table.setdefault("dq_target_rad_s", np.zeros((3, 12)))
+    path = tmp_path / "table.npz"
+    np.savez(path, **table)
+    spec = simreal_rt.load_bundle(BUNDLE).spec
+    with pytest.raises(ExcitationError, match=message):
+        load_excitation(path, BUNDLE_NAMES, np.asarray(spec["default_joint_pos"]), spec["safety"], 0.02, 0.02)
+
+
+def test_a_recorder_that_saw_no_state_still_writes_a_log(tmp_path):
+    recorder = SysidRecorder("toy", ["a", "b"], fixed_base=True)
+    write_log(tmp_path / "log.npz", recorder.arrays())
+    with np.load(tmp_path / "log.npz", allow_pickle=False) as log:
+        assert log["q_rad"].shape == (0, 2) and log["kp"].shape == (0, 2)
 
 
 def test_the_recorder_writes_states_in_its_joint_order_and_every_command_row(tmp_path):
@@ -95,7 +128,7 @@ def test_the_recorder_writes_states_in_its_joint_order_and_every_command_row(tmp
     recorder = SysidRecorder("toy", names, fixed_base=True)
     recorder.add_state(1.0, ["c", "a", "b"], np.array([3.0, 1.0, 2.0]), np.array([30.0, 10.0, 20.0]))
     rows = np.arange(15, dtype=float).reshape(5, 3)
-    recorder.add_command(1.01, rows)
+    recorder.add_command(1.01, rows, np.array([0.5, 0.0, -0.5]))  # q* as sent = true + encoder offset
     rows[:] = 0.0  # the node reuses its buffer: the recorder must have copied
     path = tmp_path / "sub" / "log.npz"
     write_log(path, recorder.arrays())
@@ -105,4 +138,5 @@ def test_the_recorder_writes_states_in_its_joint_order_and_every_command_row(tmp
         np.testing.assert_array_equal(log["dq_rad_s"], [[10.0, 20.0, 30.0]])
         np.testing.assert_array_equal(log["kd"], [[12.0, 13.0, 14.0]])
         np.testing.assert_array_equal(log["dq_target_rad_s"], [[3.0, 4.0, 5.0]])
+        np.testing.assert_array_equal(log["q_target_rad"], [[-0.5, 1.0, 2.5]])
     assert [p.name for p in path.parent.iterdir()] == ["log.npz"]  # no temporary file left behind

@@ -21,6 +21,12 @@ def test_a_robot_whose_encoders_read_off_is_held_where_it_stands(ros_domain, sta
         node = start_node(f"robot_params:={params}")
         driver.stand_up()
         driver.wait_for_state("STANDING", 5.0)
+        # the ramp starts where the core believes the joints are: without the readings corrected, it would start
+        # an offset away from the readings (at most max_target_step_rad = 0.02 moves per tick)
+        first = next(m for m in list(driver.pd_commands) if topics.unpack_pd_command(m)[1][3].any())
+        names, rows = topics.unpack_pd_command(first)
+        for name, target in zip(names, rows[0], strict=True):
+            assert abs(target - readings[name]) <= 0.02 + 1e-9, name
         names, rows = topics.unpack_pd_command(driver.pd_commands[-1])
         sent = dict(zip(names, rows[0], strict=True))
         # the core saw the true standing pose, so it commands that pose, in the encoders' terms: the readings
