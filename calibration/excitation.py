@@ -24,6 +24,8 @@ from sim.robot_spec import RobotSpec
 
 from .errors import CalibrationError
 
+MAX_PHASE_S = 300.0  # per phase; the node refuses tables over 900 s (it keeps the whole run in memory)
+
 
 @dataclass(frozen=True)
 class ExcitationConfig:
@@ -44,6 +46,8 @@ class ExcitationConfig:
     def validate(self) -> None:
         checks = (
             ("duration_s", self.duration_s > 2.0 * self.ramp_s, f"must exceed twice ramp_s ({2 * self.ramp_s})"),
+            ("duration_s", self.duration_s <= MAX_PHASE_S, f"must be at most {MAX_PHASE_S:.0f} s"),
+            ("feedforward_s", self.feedforward_s <= MAX_PHASE_S, f"must be at most {MAX_PHASE_S:.0f} s"),
             ("amplitude_rad", 0.0 < self.amplitude_rad <= 0.6, "must be in (0, 0.6]"),
             ("f0_hz", 0.0 < self.f0_hz < self.f1_hz, "must be > 0 and below f1_hz"),
             ("f1_hz", self.f1_hz <= 10.0, "must be <= 10 (a policy period samples it)"),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.robot_params import MAX_OFFSET_RAD, RobotParams, load_robot_params, write_robot_params
+from sim.robot_params import MAX_OFFSET_RAD, RobotParams, existing_or_empty, write_robot_params
 from sim.robot_spec import RobotSpec, SpecError, load_robot_spec
 
 from .board_io import read_yaml_mapping
@@ -153,12 +153,10 @@ def robust_std(q_rad: np.ndarray, median_rad: np.ndarray) -> np.ndarray:
 
 def _existing_params(out: Path, spec: RobotSpec) -> RobotParams:
     """The file being merged into, or an empty one for `spec`."""
-    if out.is_file():
-        try:
-            return load_robot_params(out, spec)
-        except SpecError as error:
-            raise CalibrationError(f"cannot merge into {out}: {error}") from None
-    return RobotParams.empty(spec)
+    try:
+        return existing_or_empty(out, spec)
+    except SpecError as error:
+        raise CalibrationError(f"cannot merge into {out}: {error}") from None
 
 
 def _check_joint_names(source: str, names: list, spec: RobotSpec) -> None:

@@ -44,12 +44,12 @@ from pathlib import Path
 import mujoco
 import mujoco.sysid as mjsysid
 import numpy as np
-import yaml
 
 from sim.hanging import hanging_model
-from sim.robot_spec import RobotSpec, actuator_ids, joint_dof_ids, joint_qpos_ids
+from sim.robot_params import existing_or_empty
+from sim.robot_params import write_robot_params as write_params_file
+from sim.robot_spec import RobotSpec, SpecError, actuator_ids, joint_dof_ids, joint_qpos_ids
 
-from .board_io import atomic_write_bytes
 from .errors import CalibrationError
 from .sysid_log import SysidLog
 
@@ -367,28 +367,17 @@ def _interp_columns(times: np.ndarray, sample_times: np.ndarray, values: np.ndar
     return np.stack([np.interp(times, sample_times, values[:, j]) for j in range(values.shape[1])], axis=1)
 
 
-def robot_params_mapping(result: FitResult, spec: RobotSpec, log_path: Path | str) -> dict:
-    """The parameter-override mapping (robot, actuators, joints, fit provenance) of a fit."""
-    fitted = result.fitted
-    return {
-        "robot": spec.name,
-        "actuators": {"kp_scale": fitted.kp_scale, "kd_scale": fitted.kd_scale, "delay_s": fitted.delay_s},
-        "joints": {"damping": fitted.damping, "armature": fitted.armature, "frictionloss": fitted.frictionloss},
-        "fit": {
-            "log": str(Path(log_path).resolve()),
-            "rms_nominal_rad": result.rms_nominal_rad,
-            "rms_fitted_rad": result.rms_fitted_rad,
-        },
-    }
-
-
 def write_robot_params(path: Path | str, result: FitResult, spec: RobotSpec, log_path: Path | str) -> Path:
-    """Write the fit as the parameter-override YAML (block style, atomically)."""
-    mapping = robot_params_mapping(result, spec, log_path)
-    for section in ("actuators", "joints", "fit"):
-        mapping[section] = {
-            key: float(f"{value:.6g}") if isinstance(value, float) else value for key, value in mapping[section].items()
-        }
-    # block style throughout (board_io's writer puts short mappings on one line): the format other loaders document
-    text = yaml.safe_dump(mapping, sort_keys=False, default_flow_style=False, width=120)
-    return atomic_write_bytes(Path(path), text.encode())
+    """Write the fit into the parameter-override YAML at `path`, keeping what else it holds (joint offsets)."""
+    try:
+        base = existing_or_empty(path, spec)
+    except SpecError as error:
+        raise CalibrationError(f"cannot merge the fit into {path}: {error}") from None
+    fit = dict(base.fit or {})
+    fit["sysid"] = {
+        "log": str(Path(log_path).resolve()),
+        "rms_nominal_rad": float(f"{result.rms_nominal_rad:.6g}"),
+        "rms_fitted_rad": float(f"{result.rms_fitted_rad:.6g}"),
+    }
+    values = {name: float(f"{getattr(result.fitted, name):.6g}") for name in PARAMETER_NAMES}
+    return write_params_file(path, base.with_dynamics(values, fit))

@@ -161,6 +161,10 @@ def read_params(node: Node) -> PolicyParams:
     excitation_file, sysid_log = _optional_path(values, "excitation_file"), _optional_path(values, "sysid_log")
     if (excitation_file is None) != (sysid_log is None):
         raise StartupError("parameters excitation_file and sysid_log go together: give both or neither")
+    if sysid_log is not None:  # found now, not after the whole excitation has run
+        folder = _existing_parent(sysid_log)
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise StartupError(f"parameter sysid_log {sysid_log}: cannot create it under {folder}")
     return PolicyParams(
         bundle=Path(values["bundle"]).expanduser().resolve(),  # relative to the current directory
         control_rate_hz=_number("control_rate_hz", values["control_rate_hz"]),
@@ -179,6 +183,14 @@ def read_params(node: Node) -> PolicyParams:
         sysid_log=sysid_log,
         robot_params=_optional_path(values, "robot_params"),
     )
+
+
+def _existing_parent(path: Path) -> Path:
+    """The nearest folder above `path` that exists (the log's folders are created when it is written)."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
 
 
 def _optional_path(values: dict[str, object], name: str) -> Path | None:

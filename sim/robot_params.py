@@ -20,6 +20,7 @@ import dataclasses
 import json
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,12 @@ class RobotParams:
         # armature feeds constants (dof_invweight0, ...) that mj_setConst derives
         mujoco.mj_setConst(model, mujoco.MjData(model))
 
+    def with_dynamics(self, values: dict[str, float], fit: dict | None) -> RobotParams:
+        """The same overrides with these actuator and joint values (each for every joint) and provenance."""
+        n = len(self.joint_names)
+        per_joint = {key: np.full(n, float(values[key])) for key in (*ACTUATOR_SCALES, *JOINT_PROPERTIES)}
+        return dataclasses.replace(self, **per_joint, delay_s=float(values["delay_s"]), fit=fit)
+
     def with_offsets(self, offsets_rad: np.ndarray, fit: dict | None = None) -> RobotParams:
         """The same overrides with new joint offsets (every joint) and provenance."""
         return dataclasses.replace(self, joint_offsets_rad=np.asarray(offsets_rad, dtype=float).copy(), fit=fit)
@@ -120,18 +127,34 @@ def load_robot_params(path: str | Path, spec: RobotSpec) -> RobotParams:
         raise RobotParamsError(f"robot parameter file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise RobotParamsError(f"{path}: not valid YAML: {error}") from None
+    except OSError as error:
+        raise RobotParamsError(f"{path}: cannot read it: {error.strerror}") from None
     return robot_params_from_dict(data, spec, str(path))
+
+
+def existing_or_empty(path: str | Path, spec: RobotSpec) -> RobotParams:
+    """The parameter file at `path` (to merge a new result into, keeping its other sections), or an empty one."""
+    return load_robot_params(path, spec) if Path(path).is_file() else RobotParams.empty(spec)
 
 
 def write_robot_params(path: str | Path, params: RobotParams) -> Path:
     """Write atomically (temp file, then rename): a crash never leaves a half-written file under its name."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(params.to_yaml_dict(), sort_keys=False))
-    os.replace(tmp, path)
+    # block style throughout: the layout this module's docstring shows
+    text = yaml.safe_dump(params.to_yaml_dict(), sort_keys=False, default_flow_style=False, width=120)
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except OSError as error:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+        raise RobotParamsError(f"cannot write robot parameter file {path}: {error.strerror or error}") from None
     return path
 
 

@@ -72,9 +72,20 @@ def test_robot_params_yaml_holds_the_fit(fitted, spec, tmp_path) -> None:
     assert data["actuators"]["kp_scale"] == pytest.approx(result.fitted.kp_scale, abs=1e-6)
     assert data["actuators"]["delay_s"] == pytest.approx(result.fitted.delay_s, abs=1e-6)
     assert set(data["joints"]) == {"damping", "armature", "frictionloss"}
-    assert data["fit"]["log"] == str(log_path.resolve())
-    assert data["fit"]["rms_fitted_rad"] < data["fit"]["rms_nominal_rad"]
+    assert data["fit"]["sysid"]["log"] == str(log_path.resolve())
+    assert data["fit"]["sysid"]["rms_fitted_rad"] < data["fit"]["sysid"]["rms_nominal_rad"]
     assert not list(out.parent.glob(".*.tmp"))  # written through a temp file, nothing left behind
+
+
+def test_the_fit_is_merged_into_a_file_with_joint_offsets(fitted, spec, tmp_path) -> None:
+    log_path, _, result, _ = fitted
+    out = tmp_path / "quadruped.yaml"
+    out.write_text("robot: quadruped\njoint_offsets_rad: {FR_hip: 0.012}\nfit: {joint_offsets: {log: held.npz}}\n")
+    write_robot_params(out, result, spec, log_path)
+    data = yaml.safe_load(out.read_text())
+    assert data["joint_offsets_rad"] == {"FR_hip": 0.012}  # what calibrate joints wrote stays
+    assert data["fit"]["joint_offsets"] == {"log": "held.npz"} and "sysid" in data["fit"]
+    assert data["actuators"]["kp_scale"] == pytest.approx(result.fitted.kp_scale, abs=1e-6)
 
 
 @pytest.mark.slow

@@ -106,6 +106,18 @@ def test_missing_and_malformed_files_are_named(tmp_path, spec):
         load_robot_params(bad, spec)
 
 
+def test_unreadable_files_and_unwritable_places_are_named_without_a_traceback(tmp_path, spec):
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"robot: \xff\xfe quadruped\n")
+    with pytest.raises(RobotParamsError, match=r"binary\.yaml: not valid YAML"):
+        load_robot_params(binary, spec)
+    folder = tmp_path / "a_folder.yaml"
+    folder.mkdir()
+    with pytest.raises(RobotParamsError, match=r"cannot write robot parameter file .*a_folder\.yaml"):
+        write_robot_params(folder, load_robot_params(_write(tmp_path, {"robot": "quadruped"}), spec))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_folder.yaml", "binary.yaml", "params.yaml"]
+
+
 def test_round_trip_keeps_every_value_and_only_what_was_given(tmp_path, spec):
     params = load_robot_params(_write(tmp_path, FITTED), spec)
     out = write_robot_params(tmp_path / "sub" / "out.yaml", params)
