@@ -1,30 +1,15 @@
-"""Atomic file writes and YAML reading with errors that name the file, shared by the calibration steps."""
+"""Atomic YAML writes (sim.atomic_file underneath) and YAML reading with errors that name the file, shared by the
+calibration steps."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from calibration.errors import CalibrationError
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` through a temp file in the same folder, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+from sim.atomic_file import atomic_write_bytes
 
 
 def atomic_write_yaml(path: Path, mapping: dict[str, Any]) -> Path:

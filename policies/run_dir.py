@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from policies.config import TrainConfig
+from sim.atomic_file import atomic_write_bytes
 from sim.config_io import from_dict, to_dict
 from sim.errors import SimrealError
 from sim.tasks.config import EnvConfig
@@ -46,9 +47,7 @@ def git_commit() -> str:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write beside the target, then rename: a crash never leaves a half-written file under its name."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, text.encode())
 
 
 def write_yaml_atomic(path: Path, data: dict) -> None:

@@ -19,13 +19,14 @@ excitation is meant for a robot on a test stand), `state_time_s` (M,) /joint_sta
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from sim.atomic_file import atomic_write_bytes
 
 LOG_FORMAT = "simreal-sysid-log-1"
 MAX_OFFSET_RAD = 0.6  # farther than this from the standing pose is no excitation; it is a different motion
@@ -186,15 +187,7 @@ class SysidRecorder:
 
 
 def write_log(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write the log atomically: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write an npz (a log or a table) atomically: a crash leaves the old file or none, never half of one."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())

@@ -19,8 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ import mujoco
 import numpy as np
 import yaml
 
+from sim.atomic_file import atomic_write_bytes
 from sim.robot_spec import RobotSpec, SpecError, joint_dof_ids
 from sim.tasks.config import RandomizationConfig, Range
 
@@ -144,16 +143,9 @@ def write_robot_params(path: str | Path, params: RobotParams) -> Path:
     path = Path(path)
     # block style throughout: the layout this module's docstring shows
     text = yaml.safe_dump(params.to_yaml_dict(), sort_keys=False, default_flow_style=False, width=120)
-    temporary = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-        os.replace(temporary, path)
+        atomic_write_bytes(path, text.encode())
     except OSError as error:
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
         raise RobotParamsError(f"cannot write robot parameter file {path}: {error.strerror or error}") from None
     return path
 
