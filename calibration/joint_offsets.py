@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.robot_params import MAX_OFFSET_RAD, RobotParams, existing_or_empty, write_robot_params
-from sim.robot_spec import RobotSpec, SpecError, load_robot_spec
+from sim.robot_spec import RobotSpec, SpecError, compare_joint_names, load_robot_spec
 
 from .board_io import read_yaml_mapping
 from .errors import CalibrationError
@@ -161,12 +161,10 @@ def _existing_params(out: Path, spec: RobotSpec) -> RobotParams:
 
 def _check_joint_names(source: str, names: list, spec: RobotSpec) -> None:
     """Every joint of the robot present, none it does not have; the message names them."""
-    twice = sorted({str(n) for n in names if names.count(n) > 1})
-    if twice:
-        raise CalibrationError(f"{source}: joint(s) {', '.join(twice)} listed more than once")
-    unknown = [str(n) for n in names if n not in spec.joint_names]
-    missing = [n for n in spec.joint_names if n not in names]
-    if unknown:
-        raise CalibrationError(f"{source}: joint(s) {', '.join(unknown)} unknown to robot '{spec.name}'")
-    if missing:
-        raise CalibrationError(f"{source}: joint(s) {', '.join(missing)} of robot '{spec.name}' missing")
+    mismatch = compare_joint_names(spec.joint_names, names)
+    if mismatch.repeated:
+        raise CalibrationError(f"{source}: joint(s) {', '.join(mismatch.repeated)} listed more than once")
+    if mismatch.unknown:
+        raise CalibrationError(f"{source}: joint(s) {', '.join(mismatch.unknown)} unknown to robot '{spec.name}'")
+    if mismatch.missing:
+        raise CalibrationError(f"{source}: joint(s) {', '.join(mismatch.missing)} of robot '{spec.name}' missing")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.robot_spec import RobotSpec
+from sim.robot_spec import JointNameMismatch, RobotSpec, compare_joint_names
 
 from .errors import CalibrationError
 
@@ -128,17 +128,23 @@ def _validated(path: Path, arrays: dict[str, np.ndarray], spec: RobotSpec) -> Sy
 
 def _check_joint_names(path: Path, joint_names: tuple[str, ...], robot: str, spec: RobotSpec) -> None:
     """The log must name each of the spec's joints exactly once."""
-    if len(set(joint_names)) != len(joint_names):
-        twice = sorted({name for name in joint_names if joint_names.count(name) > 1})
-        raise CalibrationError(f"sysid log {path} names joint(s) {', '.join(twice)} twice: the log is corrupt")
-    missing = [name for name in spec.joint_names if name not in joint_names]
-    unknown = [name for name in joint_names if name not in spec.joint_names]
-    if missing or unknown:
+    mismatch = compare_joint_names(spec.joint_names, joint_names)
+    if mismatch.repeated:
+        twice = ", ".join(mismatch.repeated)
+        raise CalibrationError(f"sysid log {path} names joint(s) {twice} twice: the log is corrupt")
+    if mismatch:
         raise CalibrationError(
             f"sysid log {path} (recorded on robot {robot!r}) does not match robot {spec.name!r}: "
-            f"missing joint(s) {', '.join(missing) or 'none'}; unknown joint(s) {', '.join(unknown) or 'none'}. "
+            f"{_missing_and_unknown(mismatch)}. "
             f"Pass the robot the log was taken on (--robot {robot}), or record it again with --robot {spec.name}"
         )
+
+
+def _missing_and_unknown(mismatch: JointNameMismatch) -> str:
+    return (
+        f"missing joint(s) {', '.join(mismatch.missing) or 'none'}; "
+        f"unknown joint(s) {', '.join(mismatch.unknown) or 'none'}"
+    )
 
 
 def _times(path: Path, arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
@@ -220,13 +226,11 @@ def _read_rosbag(path: Path, spec: RobotSpec) -> dict[str, np.ndarray]:
 
 def _bag_order(path: Path, topic: str, names: list[str], spec: RobotSpec) -> np.ndarray:
     """Index into a message's columns of each spec joint; CalibrationError naming missing / unknown joints."""
-    missing = [name for name in spec.joint_names if name not in names]
-    unknown = [name for name in names if name not in spec.joint_names]
-    if missing or unknown or len(set(names)) != len(names):
+    mismatch = compare_joint_names(spec.joint_names, names)
+    if mismatch:
         raise CalibrationError(
-            f"sysid log {path}: {topic} does not match robot {spec.name!r}: missing joint(s) "
-            f"{', '.join(missing) or 'none'}; unknown joint(s) {', '.join(unknown) or 'none'}. Pass the robot the "
-            f"bag was recorded on (--robot NAME), or record it again with --robot {spec.name}"
+            f"sysid log {path}: {topic} does not match robot {spec.name!r}: {_missing_and_unknown(mismatch)}. "
+            f"Pass the robot the bag was recorded on (--robot NAME), or record it again with --robot {spec.name}"
         )
     return np.array([names.index(name) for name in spec.joint_names])
 

@@ -7,6 +7,7 @@ other code hard-codes joint counts or names.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,6 +245,29 @@ def _actuator_for_joint(model: mujoco.MjModel, joint_name: str) -> int | None:
 def actuator_ids(model: mujoco.MjModel, spec: RobotSpec) -> np.ndarray:
     """Actuator index per policy joint."""
     return np.array([_actuator_for_joint(model, name) for name in spec.joint_names])
+
+
+@dataclass(frozen=True)
+class JointNameMismatch:
+    """How a list of joint names differs from the robot's: each in its list's order."""
+
+    missing: list[str]  # the robot's joints the list lacks
+    unknown: list[str]  # names in the list the robot does not have
+    repeated: list[str]  # names the list holds more than once (sorted)
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.unknown or self.repeated)
+
+
+def compare_joint_names(expected: Sequence[str], given: Sequence[str]) -> JointNameMismatch:
+    """How `given` differs from `expected` (the robot's joint names)."""
+    given = [str(name) for name in given]
+    expected_set, given_set = set(expected), set(given)
+    return JointNameMismatch(
+        missing=[name for name in expected if name not in given_set],
+        unknown=[name for name in given if name not in expected_set],
+        repeated=sorted({name for name in given if given.count(name) > 1}),
+    )
 
 
 def fixed_base_body(model: mujoco.MjModel, spec: RobotSpec) -> int:
