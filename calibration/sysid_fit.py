@@ -128,45 +128,13 @@ def fit_sysid(log: SysidLog, spec: RobotSpec, config: SysidFitConfig | None = No
     config.validate()
     replay = Replay(log, spec, config)
     nominal = replay.nominal
-    fit_segments = _spread(list(range(len(replay.segment_starts))), config.fit_segments)
-
-    def cost(x: np.ndarray) -> np.ndarray:
-        return (replay.residuals(x, fit_segments, config.residual_stride) ** 2).sum(axis=0)
-
-    def refine(start: np.ndarray, free: tuple[str, ...] = PARAMETER_NAMES) -> np.ndarray:
-        """Levenberg-Marquardt on the `free` parameters from `start` (the others frozen); the full vector."""
-        params = _parameter_dict(nominal, start, free)
-        free_rows = [PARAMETER_NAMES.index(name) for name in free]
-
-        def full(x: np.ndarray) -> np.ndarray:
-            """Columns of all six parameters from columns of the free ones."""
-            columns = np.repeat(np.asarray(start, dtype=float)[:, None], x.shape[1], axis=1)
-            columns[free_rows] = x
-            return columns
-
-        def residual_fn(x: np.ndarray, _params: mjsysid.ParameterDict) -> tuple[list[np.ndarray], None, None]:
-            res = replay.residuals(full(x if x.ndim == 2 else x[:, None]), fit_segments, config.residual_stride)
-            return [res if x.ndim == 2 else res[:, 0]], None, None
-
-        fitted_params, _ = mjsysid.optimize(
-            params,
-            residual_fn,
-            optimizer="mujoco",
-            verbose=False,
-            max_iters=config.max_iters,
-            x_scale=X_SCALE[free_rows],
-            output=io.StringIO(),  # the backend prints every iteration otherwise (optimize's verbose does not reach it)
-            eps=1e-6,  # relative to x_scale: above the solver's noise, below the parameters' precision
-        )
-        return full(fitted_params.as_vector()[:, None])[:, 0]
-
+    objective = _Objective(replay, config)
     # Wrong gains bias a delay scan, and from a biased delay the full refinement can trade delay against armature
     # and damping (seen on a noisier emulator log: 15.9 ms with damping 0.005, a higher cost than the truth). So:
     # scan the delay with the rest nominal, fit the gains alone at that delay (they are well determined), scan
     # the delay again with those gains, then refine all six from there.
-    gains = refine(_best_delay(nominal.as_vector(), cost, config), free=("kp_scale", "kd_scale"))
-    best = refine(_best_delay(gains, cost, config))
-    fitted = SysidParams.from_vector(best)
+    gains = objective.refine(objective.best_delay(nominal.as_vector()), free=("kp_scale", "kd_scale"))
+    fitted = SysidParams.from_vector(objective.refine(objective.best_delay(gains)))
     return FitResult(
         nominal=nominal,
         fitted=fitted,
@@ -177,14 +145,51 @@ def fit_sysid(log: SysidLog, spec: RobotSpec, config: SysidFitConfig | None = No
     )
 
 
-def _best_delay(x: np.ndarray, cost, config: SysidFitConfig) -> np.ndarray:
-    """`x` with its delay replaced by the best of a scan over 0..delay_max_s (the others held)."""
-    delays = np.arange(0.0, config.delay_max_s + 1e-12, config.delay_scan_step_s)
-    columns = np.repeat(np.asarray(x, dtype=float)[:, None], len(delays), axis=1)
-    columns[DELAY] = delays
-    start = np.asarray(x, dtype=float).copy()
-    start[DELAY] = delays[int(np.argmin(cost(columns)))]
-    return start
+class _Objective:
+    """The fit's residuals over `fit_segments` of the log, a delay scan, and Levenberg-Marquardt refinement."""
+
+    def __init__(self, replay: Replay, config: SysidFitConfig) -> None:
+        self.replay, self.config = replay, config
+        self.segments = _spread(list(range(len(replay.segment_starts))), config.fit_segments)
+
+    def residuals(self, columns: np.ndarray) -> np.ndarray:
+        """Residuals, one column per column of (all six) parameter values."""
+        return self.replay.residuals(columns, self.segments, self.config.residual_stride)
+
+    def best_delay(self, x: np.ndarray) -> np.ndarray:
+        """`x` with its delay replaced by the best of a scan over 0..delay_max_s (the others held)."""
+        delays = np.arange(0.0, self.config.delay_max_s + 1e-12, self.config.delay_scan_step_s)
+        columns = np.repeat(np.asarray(x, dtype=float)[:, None], len(delays), axis=1)
+        columns[DELAY] = delays
+        start = np.asarray(x, dtype=float).copy()
+        start[DELAY] = delays[int(np.argmin((self.residuals(columns) ** 2).sum(axis=0)))]
+        return start
+
+    def refine(self, start: np.ndarray, free: tuple[str, ...] = PARAMETER_NAMES) -> np.ndarray:
+        """Levenberg-Marquardt on the `free` parameters from `start` (the others frozen); the full vector."""
+        free_rows = [PARAMETER_NAMES.index(name) for name in free]
+
+        def full(x: np.ndarray) -> np.ndarray:
+            """Columns of all six parameters from columns of the free ones."""
+            columns = np.repeat(np.asarray(start, dtype=float)[:, None], x.shape[1], axis=1)
+            columns[free_rows] = x
+            return columns
+
+        def residual_fn(x: np.ndarray, _params: mjsysid.ParameterDict) -> tuple[list[np.ndarray], None, None]:
+            res = self.residuals(full(x if x.ndim == 2 else x[:, None]))
+            return [res if x.ndim == 2 else res[:, 0]], None, None
+
+        fitted_params, _ = mjsysid.optimize(
+            _parameter_dict(self.replay.nominal, start, free),
+            residual_fn,
+            optimizer="mujoco",
+            verbose=False,
+            max_iters=self.config.max_iters,
+            x_scale=X_SCALE[free_rows],
+            output=io.StringIO(),  # the backend prints every iteration otherwise (optimize's verbose does not reach it)
+            eps=1e-6,  # relative to x_scale: above the solver's noise, below the parameters' precision
+        )
+        return full(fitted_params.as_vector()[:, None])[:, 0]
 
 
 def _parameter_dict(

@@ -409,13 +409,12 @@ class Operator:
     def await_ready(self, timeout_s: float) -> None:
         """ZERO_TORQUE, as after power-on, before anyone operates the robot.
 
-        About one start in five, the policy node's /joint_states and /imu/data stop arriving together for
-        100-120 ms some 2.6-2.9 s after it starts, while the emulator keeps publishing (its largest publish
-        gap stays 2-5 ms, and the node's executor is idle, not blocked): a Fast DDS delivery stall, which
-        coincides with the node discovering this operator. The node then damps on STALE_JOINT_STATE, as it
-        must. As an operator would, this requests `reset` once the inputs are fresh again (refused while
-        the fault persists) and counts it in `startup_resets`; the states seen during start-up are kept in
-        `startup_states`, and the recording of the operated flow starts after them.
+        On Fast DDS's shared-memory transport about one start in five saw the policy node's /joint_states and
+        /imu/data stop for 100-120 ms some 2.6-2.9 s after it started; the graph now runs on loopback UDP
+        (LOOPBACK_UDP_PROFILE) and that has not been seen since. Should a node still damp on STALE_JOINT_STATE
+        before anyone operated it, this does what an operator would: requests `reset` once the inputs are fresh
+        again (refused while the fault persists) and counts it in `startup_resets`; the states seen during
+        start-up are kept in `startup_states`, and the recording of the operated flow starts after them.
         """
         self._wait(
             lambda: self.recording.state() in ("ZERO_TORQUE", "DAMPING"), timeout_s, "controller state ZERO_TORQUE"

@@ -7,6 +7,7 @@ does what a person at the stand would: ~/stand_up, wait for STANDING, ~/excite, 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -32,9 +33,12 @@ def write_excitation_table(path: Path, joint_names: list[str], time_s: np.ndarra
 def excite_on_emulator(config: Sim2SimConfig, table: Path, log: Path, duration_s: float) -> dict[str, object]:
     """Run the excitation through the policy node on a hung emulated robot; a summary of the run."""
     log.unlink(missing_ok=True)  # a stale log must not pass for this run's
-    config.reality = {**config.reality, "fixed_base": True}
     files = {"excitation_file": table.resolve(), "sysid_log": log.resolve()}
-    config.policy_overrides = {**config.policy_overrides, **files}
+    config = dataclasses.replace(
+        config,
+        reality={**config.reality, "fixed_base": True},
+        policy_overrides={**config.policy_overrides, **files},
+    )
     started = time.monotonic()
     with ros_nodes(config) as operator:
         operator.await_ready(config.startup_timeout_s)

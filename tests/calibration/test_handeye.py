@@ -190,39 +190,26 @@ def test_fewer_than_three_samples_are_refused(rigs: dict, tmp_path: Path) -> Non
     assert "10 or more" in str(error.value)
 
 
-def test_unknown_joint_name_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("first", "last", "extra", "message"),
+    [
+        (0, 7, ["wrist_roll_joint"], r"sample 0: joint_states: unknown joint\(s\) wrist_roll_joint"),
+        (1, 7, [], r"sample 0: joint_states: missing joint\(s\) arm_joint1,"),
+    ],
+)
+def test_joint_states_of_other_joints_are_named(tmp_path: Path, first, last, extra, message) -> None:
     fk, configurations, _, _ = _arm_samples(3, seed=0)
-    names = [*fk.spec.joint_names[:7], "wrist_roll_joint"]
-    samples = [
-        {"joint_states": {"name": names, "position": [float(v) for v in joints]}, "board_pose": pose_entry(np.eye(4))}
-        for joints in configurations
-    ]
-    with pytest.raises(CalibrationError, match=r"sample 0: joint_states: unknown joint\(s\) wrist_roll_joint"):
-        calibrate_handeye(
-            _write(tmp_path / "s.yaml", {"robot": "arm", "samples": samples}),
-            "eye_in_hand",
-            "tsai",
-            tmp_path / "o.yaml",
-        )
-
-
-def test_missing_arm_joint_is_named(tmp_path: Path) -> None:
-    fk, configurations, _, _ = _arm_samples(3, seed=0)
-    names = list(fk.spec.joint_names[:7])
+    names = [*fk.spec.joint_names[first:last], *extra]
     samples = [
         {
-            "joint_states": {"name": names[1:], "position": [float(v) for v in joints[1:7]]},
+            "joint_states": {"name": names, "position": [float(v) for v in joints[first : first + len(names)]]},
             "board_pose": pose_entry(np.eye(4)),
         }
         for joints in configurations
     ]
-    with pytest.raises(CalibrationError, match=r"sample 0: joint_states: missing joint\(s\) arm_joint1,"):
-        calibrate_handeye(
-            _write(tmp_path / "s.yaml", {"robot": "arm", "samples": samples}),
-            "eye_in_hand",
-            "tsai",
-            tmp_path / "o.yaml",
-        )
+    samples_file = _write(tmp_path / "s.yaml", {"robot": "arm", "samples": samples})
+    with pytest.raises(CalibrationError, match=message):
+        calibrate_handeye(samples_file, "eye_in_hand", "tsai", tmp_path / "o.yaml")
 
 
 def test_unknown_mode_and_method_name_the_choices(rigs: dict, tmp_path: Path) -> None:
