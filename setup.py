@@ -26,6 +26,8 @@ simreal_rt = Pybind11Extension(
     depends=sorted(glob("cpp_ext/include/simreal_rt/*.hpp") + glob("cpp_ext/src/*.hpp")),
 )
 
+WARP_REQUIREMENTS = ["mujoco-warp==4.0.0", "warp-lang==1.19.0"]
+
 setup(
     name="simreal",
     version="0.1.0",
@@ -70,7 +72,11 @@ setup(
         # system identification from rosbag2 logs
         "rosbags==0.11.9",
     ],
-    extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.5", "atheris==3.0.0"]},
+    extras_require={
+        # --backend warp: MuJoCo Warp on a CUDA GPU, or on Warp's CPU device (the tests run it there)
+        "warp": WARP_REQUIREMENTS,
+        "dev": ["pytest==9.2.0", "ruff==0.17.5", "atheris==3.0.0", *WARP_REQUIREMENTS],
+    },
     entry_points={"console_scripts": ["simreal=simreal.cli:main"]},
     ext_modules=[simreal_rt],
     cmdclass={"build_ext": build_ext},

@@ -5,7 +5,6 @@ from __future__ import annotations
 import statistics
 import time
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -15,53 +14,73 @@ from sim.tasks import make_task_config
 WARMUP_STEPS = 20
 
 
-def bench_env(task: str, num_envs: int, steps: int, repeats: int) -> dict:
+def bench_env(task: str, num_envs: int, steps: int, repeats: int, backend: str = "batch", device: str = "cpu") -> dict:
     """Median env steps/s (full task, all randomization on) and median raw physics steps/s.
 
-    The raw loop runs `Batch.step(nstep=decimation)` on the env's own batch (same
-    model, per-simulation fields, threads and decimation). The cost of a physics
-    step depends on the state (contacts, solver iterations), so the raw loop
-    replays the exact states and controls the env stepped from: before each raw
-    step the recorded state rows are copied back (a memcpy, counted against the
-    raw loop). Raw and env measurements alternate so that both see the same load.
+    The raw loop runs `backend.step(decimation)` on the env's own backend (same
+    model, per-simulation fields, threads or device, and decimation). The cost of
+    a physics step depends on the state (contacts, solver iterations), so the raw
+    loop replays the exact states and controls the env stepped from: before each
+    raw step the recorded state is copied back (counted against the raw loop). Raw
+    and env measurements alternate so that both see the same load. `startup_s` is
+    the time from building the env to the end of its first step: for Warp, mostly
+    compiling or loading its kernels.
     """
     cfg = make_task_config(task)
     cfg.num_envs = num_envs
-    env = make_env(cfg, seed=0)
+    cfg.backend.name, cfg.backend.device = backend, device
     generator = torch.Generator().manual_seed(0)
 
     def actions() -> torch.Tensor:
         # exploration-sized actions, as during training
         return 0.5 * torch.randn(num_envs, env.num_actions, generator=generator)
 
+    start = time.perf_counter()
+    env = make_env(cfg, seed=0)
+    env.step(actions())
+    _synchronize(env.device)
+    startup_s = time.perf_counter() - start
     for _ in range(WARMUP_STEPS):
         env.step(actions())
     env_rates, raw_rates = [], []
-    state = env.batch.state
-    recorded = np.empty((steps, *state.shape), dtype=state.dtype)
+    sim = env.backend
     for _ in tqdm(range(repeats), desc="bench env", unit="repeat"):
         action_batch = [actions() for _ in range(steps)]
+        recorded: list = []
+        _synchronize(env.device)
         start = time.perf_counter()
-        for i, action in enumerate(action_batch):
-            env.step(action, record_state_into=recorded[i])
+        for action in action_batch:
+            env.step(action, record_state_into=recorded)
+        _synchronize(env.device)
         env_rates.append(steps * num_envs / (time.perf_counter() - start))
-        after_env = state.copy()
+        after_env = sim.save_state()
         start = time.perf_counter()
-        for i in range(steps):
-            state[:] = recorded[i]
-            env.batch.step(nstep=env.decimation)
+        for state in recorded:
+            sim.restore_state(state)
+            sim.step(env.decimation)
+        _synchronize(env.device)
         raw_rates.append(steps * num_envs * env.decimation / (time.perf_counter() - start))
-        state[:] = after_env
+        sim.restore_state(after_env)
     env_steps_per_s = statistics.median(env_rates)
     raw_physics_steps_per_s = statistics.median(raw_rates)
+    description = sim.describe()
     return {
         "task": task,
+        "backend": description["backend"],
+        "device": description["device"],
         "num_envs": num_envs,
-        "threads": env.batch.nthread,
+        "threads": description.get("threads"),
         "decimation": env.decimation,
+        "startup_s": round(startup_s, 2),
         "env_steps_per_s": round(env_steps_per_s, 1),
         "raw_physics_steps_per_s": round(raw_physics_steps_per_s, 1),
         "ratio": round(env_steps_per_s * env.decimation / raw_physics_steps_per_s, 4),
         "repeats": repeats,
         "steps_per_repeat": steps,
     }
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that the clock measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

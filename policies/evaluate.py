@@ -10,9 +10,12 @@ from tqdm import tqdm
 from policies.inference import open_run
 from policies.train import seed_everything
 from sim.config_io import ConfigError
+from sim.tasks.config import BackendConfig
 
 
-def evaluate_run(run_dir: Path, iteration: int | None, episodes: int, dynamics: str, seed: int) -> dict:
+def evaluate_run(
+    run_dir: Path, iteration: int | None, episodes: int, dynamics: str, seed: int, backend: BackendConfig | None = None
+) -> dict:
     """One episode per environment, every environment started together; the task's metrics over them.
 
     dynamics 'nominal' turns every randomization term (including pushes and sensor
@@ -23,7 +26,7 @@ def evaluate_run(run_dir: Path, iteration: int | None, episodes: int, dynamics: 
     if episodes < 1:
         raise ConfigError("--episodes must be at least 1")
     seed_everything(seed)
-    env, policy = open_run(run_dir, iteration, episodes, dynamics, seed)
+    env, policy = open_run(run_dir, iteration, episodes, dynamics, seed, backend)
     done = np.zeros(episodes, dtype=bool)
     results: dict[str, np.ndarray] = {}
     observations = env.get_observations()

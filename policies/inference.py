@@ -16,6 +16,7 @@ from policies.run_dir import RunConfig, RunDirError, find_checkpoint, load_check
 from sim.arm_ik import ArmDifferentialIK
 from sim.batched_env import BatchedRobotEnv
 from sim.envs import make_env
+from sim.tasks.config import BackendConfig
 
 
 @dataclass
@@ -47,11 +48,20 @@ class LoadedPolicy:
 
 
 def open_run(
-    run_dir: Path, iteration: int | None, num_envs: int, dynamics: str, seed: int
+    run_dir: Path,
+    iteration: int | None,
+    num_envs: int,
+    dynamics: str,
+    seed: int,
+    backend: BackendConfig | None = None,
 ) -> tuple[BatchedRobotEnv, LoadedPolicy]:
-    """The run's task as an env of `num_envs` ('nominal': every randomization term off) and its policy."""
+    """The run's task as an env of `num_envs` ('nominal': every randomization term off) and its policy.
+
+    The env runs on `backend` (default: mujoco.batch on the CPU), whatever backend trained the run.
+    """
     config = load_run_config(run_dir)
     config.env.num_envs = num_envs
+    config.env.backend = backend or BackendConfig()
     if dynamics == "nominal":
         config.env.randomization = config.env.randomization.disabled()
     env = make_env(config.env, seed=seed)
@@ -116,4 +126,6 @@ def _load_actor(
     except (KeyError, RuntimeError) as error:
         raise RunDirError(f"{path}: the actor weights do not fit the run's config: {error}") from None
     actor.eval()
+    if env is not None:
+        actor.to(env.device)
     return LoadedPolicy(config=config, checkpoint=path, iteration=int(content.get("iter", -1)), actor=actor)

@@ -84,13 +84,12 @@ def play_run(
         observations, _, dones, _ = env.step(policy(observations))
         policy.reset(dones)  # a recurrent actor starts each new episode from a zero hidden state
         # this simulation's own model: randomized camera poses, lights and object size show in the video
-        model = env.batch.get_model(0)
+        model = env.backend.copy_to_host(0, data)
         renderer = renderer or mujoco.Renderer(model, height=height, width=width)
-        env.batch.get_data(0, data)
         mujoco.mj_forward(model, data)
         renderer.update_scene(data, camera=camera, scene_option=scene_option)
         if not locomotion:
-            _draw_target(renderer.scene, env.target_pose[0, :3].numpy(), env.base_pos_w.numpy())
+            _draw_target(renderer.scene, env.target_pose[0, :3].cpu().numpy(), env.base_pos_w.cpu().numpy())
         frames.append(renderer.render().copy())
     if renderer is not None:
         renderer.close()

@@ -17,7 +17,7 @@ class SimrealRunner(OnPolicyRunner):
     def __init__(
         self, env: RslRlVecEnv, train_cfg: dict, run_dir: Path, metadata: dict, max_wall_time_s: float = 0.0
     ) -> None:
-        super().__init__(env, train_cfg, log_dir=str(run_dir / "tensorboard"), device="cpu")
+        super().__init__(env, train_cfg, log_dir=str(run_dir / "tensorboard"), device=str(env.device))
         self.run_dir = run_dir
         self.metadata = metadata
         self.logger = ProgressLogger(
@@ -28,7 +28,7 @@ class SimrealRunner(OnPolicyRunner):
             is_distributed=False,
             gpu_world_size=1,
             gpu_global_rank=0,
-            device="cpu",
+            device=str(env.device),
             run_dir=run_dir,
             step_dt=env.env.step_dt,
             wall_time_offset_s=0.0,

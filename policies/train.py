@@ -28,7 +28,7 @@ from policies.runner import SimrealRunner
 from sim.batched_env import BatchedRobotEnv
 from sim.config_io import to_dict
 from sim.envs import make_env
-from sim.tasks.config import EnvConfig
+from sim.tasks.config import BackendConfig, EnvConfig
 
 
 def seed_everything(seed: int) -> None:
@@ -49,12 +49,20 @@ def train(env_cfg: EnvConfig, train_cfg: TrainConfig, run_dir: Path) -> Path:
     return _learn(env, env_cfg, train_cfg, run_dir, checkpoint=None)
 
 
-def resume_training(run_dir: Path, max_iterations: int | None, max_wall_time_s: float | None = None) -> Path:
-    """Continue a run from its latest checkpoint with its saved config; only the budget may grow.
+def resume_training(
+    run_dir: Path,
+    max_iterations: int | None,
+    max_wall_time_s: float | None = None,
+    backend: BackendConfig | None = None,
+) -> Path:
+    """Continue a run from its latest checkpoint with its saved config; only the budget may grow, and
+    the backend may change (`backend`: e.g. move a run to a GPU; the task and physics stay the same).
 
     The wall-time budget counts the whole run (earlier sessions included), as the iterations do.
     """
     saved = load_run_config(run_dir)
+    if backend is not None:
+        saved.env.backend = backend
     checkpoint = find_checkpoint(run_dir)
     if max_iterations is not None:
         saved.train.max_iterations = max_iterations
@@ -88,6 +96,7 @@ def _learn(env: BatchedRobotEnv, env_cfg: EnvConfig, train_cfg: TrainConfig, run
         "train_config": to_dict(train_cfg),
         "randomization": env.randomizer.ranges(),
     }
+    print(f"simulation: {describe_simulation(env)}", flush=True)
     runner = SimrealRunner(
         RslRlVecEnv(env), rsl_rl_config(train_cfg, run_dir.name), run_dir, metadata, train_cfg.max_wall_time_s
     )
@@ -128,3 +137,17 @@ def write_summary(run_dir: Path, env: BatchedRobotEnv, session_wall_s: float) ->
             "this_session_wall_s": round(session_wall_s, 1),
         },
     )
+
+
+def describe_simulation(env: BatchedRobotEnv) -> str:
+    """One line on what steps the simulations, e.g. `warp on cpu (Warp 1.19.0), 64 envs, startup 25.8 s`."""
+    info = env.backend.describe()
+    parts = [f"{info['backend']} on {info['device']}"]
+    if "warp" in info:
+        parts[0] += f" (Warp {info['warp']}{', CUDA graphs' if info['cuda_graph'] else ''})"
+    elif info.get("threads"):
+        parts[0] += f" ({info['threads']} threads)"
+    parts.append(f"{env.num_envs} envs")
+    if "startup_s" in info:
+        parts.append(f"kernels compiled or loaded in {info['startup_s']:.1f} s (cache: {info['kernel_cache']})")
+    return ", ".join(parts)

@@ -17,7 +17,7 @@ import mujoco
 import numpy as np
 import torch
 
-from sim.batched_env import SOFT_LIMIT_FRACTION, BatchedRobotEnv, range_or_zero
+from sim.batched_env import SOFT_LIMIT_FRACTION, BatchedRobotEnv, range_or_zero, to_host
 from sim.config_io import ConfigError
 from sim.robot_spec import SpecError, fixed_base_body
 from sim.rotations import (
@@ -64,8 +64,8 @@ class ManipulationEnv(BatchedRobotEnv):
         self.ee_site = model.site(self.spec.ee_site).id
         self.ee_body = int(model.site_bodyid[self.ee_site])
         self.ee_offset_quat = torch.tensor(model.site_quat[self.ee_site], dtype=torch.float32)
-        self.site_xpos = self.batch.bind("site_xpos")
-        self.xquat = self.batch.bind("xquat")
+        self.site_xpos = self.backend.data("site_xpos")
+        self.xquat = self.backend.data("xquat")
         # the arm's base frame: the fixed body its first joint hangs from
         base = fixed_base_body(model, self.spec)
         data = mujoco.MjData(model)
@@ -79,9 +79,9 @@ class ManipulationEnv(BatchedRobotEnv):
             self.object_qpos = int(model.jnt_qposadr[joint])
             self.object_dof = int(model.jnt_dofadr[joint])
             self.object_geom = model.geom(OBJECT_GEOM).id
-            self.object_nominal_xy = np.array(self.cfg.manipulation.object.position_m)
+            self.object_nominal_xy = torch.as_tensor(self.cfg.manipulation.object.position_m, dtype=torch.float64)
             sensors = [model.sensor(_finger_contact_sensor(g)) for g in self.cfg.manipulation.finger_geoms]
-            self.finger_contact_adr = np.array([int(model.sensor_adr[s.id]) for s in sensors])
+            self.finger_contact_adr = torch.as_tensor([int(model.sensor_adr[s.id]) for s in sensors])
 
     def _randomizer_args(self) -> dict:
         object_geom = OBJECT_GEOM if self.cfg.manipulation.object.enabled else None
@@ -119,8 +119,8 @@ class ManipulationEnv(BatchedRobotEnv):
     def _read_state(self) -> ArmState:
         qpos, qvel, joint_vel = self._read_joint_state()
         joint_pos = qpos[:, self.qpos_ids]
-        ee_pos_w = torch.from_numpy(np.array(self.site_xpos[:, self.ee_site], dtype=np.float32))
-        hand_quat_w = torch.from_numpy(np.array(self.xquat[:, self.ee_body], dtype=np.float32))
+        ee_pos_w = self.site_xpos[:, self.ee_site].float()
+        hand_quat_w = self.xquat[:, self.ee_body].float()
         ee_quat_w = quat_multiply(hand_quat_w, self.ee_offset_quat.expand(self.num_envs, 4))
         ee_pos_b, ee_quat_b = self._to_base(ee_pos_w, ee_quat_w)
         state = ArmState(
@@ -142,8 +142,7 @@ class ManipulationEnv(BatchedRobotEnv):
             base_quat = self.base_quat_w.expand(self.num_envs, 4)
             state.object_lin_vel_b = quat_rotate_inverse(base_quat, qvel[:, d : d + 3])
             state.object_lift_m = qpos[:, o + 2] - self.object_rest_z
-            sensors = np.array(self.sensordata[:, self.finger_contact_adr], dtype=np.float32)
-            state.finger_contacts = torch.from_numpy(sensors > 0.5)
+            state.finger_contacts = self.sensordata[:, self.finger_contact_adr] > 0.5
         self.last_joint_vel = joint_vel
         return state
 
@@ -178,11 +177,10 @@ class ManipulationEnv(BatchedRobotEnv):
             return self.success[t] & self.time_outs[t]
         return self.success[t]
 
-    def _episode_log(self, ids: np.ndarray) -> dict:
-        if len(ids) == 0:
+    def _episode_log(self, t: torch.Tensor) -> dict:
+        if len(t) == 0:
             return {}
-        log: dict[str, torch.Tensor | float] = self._reward_log(ids)
-        t = torch.from_numpy(ids)
+        log: dict[str, torch.Tensor | float] = self._reward_log(t)
         log["Metrics/success"] = self._episode_success(t).float().mean()
         log["Metrics/ee_position_error_m"] = self.final_position_error_m[t].mean()
         log["Episode_Termination/object_dropped"] = self.terminated[t].float().sum()
@@ -190,16 +188,17 @@ class ManipulationEnv(BatchedRobotEnv):
         log["Episode_Termination/nonfinite"] = self.nonfinite[t].float().sum()
         return log
 
-    def _finished_episodes(self, ids: np.ndarray) -> dict[str, np.ndarray]:
-        t = torch.from_numpy(np.asarray(ids, dtype=np.int64))
-        return {
-            "ids": np.asarray(ids, dtype=np.int64),
-            "length_s": (self.episode_length_buf[t].float() * self.step_dt).numpy(),
-            "success": self._episode_success(t).numpy(),
-            "failed": (self.terminated[t] | self.nonfinite[t]).numpy(),
-            "final_position_error_m": self.final_position_error_m[t].numpy().copy(),
-            "final_orientation_error_rad": self.final_orientation_error_rad[t].numpy().copy(),
-        }
+    def _finished_episodes(self, t: torch.Tensor) -> dict[str, np.ndarray]:
+        return to_host(
+            {
+                "ids": t,
+                "length_s": self.episode_length_buf[t].float() * self.step_dt,
+                "success": self._episode_success(t),
+                "failed": self.terminated[t] | self.nonfinite[t],
+                "final_position_error_m": self.final_position_error_m[t],
+                "final_orientation_error_rad": self.final_orientation_error_rad[t],
+            }
+        )
 
     def summarize_episodes(self, episodes: dict[str, np.ndarray]) -> dict:
         summary = {
@@ -219,51 +218,53 @@ class ManipulationEnv(BatchedRobotEnv):
         if self.cfg.manipulation.goal == "reach":
             self.target_pose[t] = sample_target_poses(self.cfg.manipulation.target, len(t), self.generator)
 
-    def _write_initial_state(self, ids: np.ndarray) -> None:
+    def _write_initial_state(self, ids: torch.Tensor) -> None:
         cfg = self.cfg.randomization
         offset = range_or_zero(cfg.initial_joint_pos_offset_rad, (len(ids), self.num_actions), self.generator)
-        self._write_initial_joints(ids, offset.double().numpy())
+        self._write_initial_joints(ids, offset.double())
         if self.has_object:
             self._place_object(ids)
 
     def start_from(self, joint_pos_rad: np.ndarray, object_pose_b: np.ndarray | None = None) -> dict:
         """Reset every simulation to a recorded start (dataset replay): joints as the encoders read them
         (rad, policy order) at rest, the object at [x, y, z (m), qw, qx, qy, qz] in the robot base frame."""
-        ids = np.arange(self.num_envs)
-        self._reset_envs(ids)
-        true_joint_pos = np.asarray(joint_pos_rad, dtype=np.float64) - self.randomizer.params["encoder_offset_rad"]
-        self._write_initial_joints(ids, true_joint_pos - self.spec.default_joint_pos)
-        if object_pose_b is not None and self.has_object:
-            pose_b = torch.as_tensor(np.broadcast_to(object_pose_b, (self.num_envs, 7)).copy(), dtype=torch.float32)
-            base_quat = self.base_quat_w.expand(self.num_envs, 4)
-            position_w = self.base_pos_w + quat_rotate(base_quat, pose_b[:, :3])
-            quat_w = quat_multiply(base_quat, pose_b[:, 3:] / pose_b[:, 3:].norm(dim=1, keepdim=True))
-            # the recorded height is noisy (a cube pushed into the table would jump): rest it on the table
-            self._put_object_at_rest(ids, position_w[:, :2].double().numpy(), quat_w.double().numpy())
-        self.batch.forward(ids.astype(np.int32), stage=mujoco.mjtStage.mjSTAGE_VEL)
-        self.state = self._read_state()
-        self._observations = self._compute_observations(reset_ids=ids)
+        with self.on_device():
+            ids = torch.arange(self.num_envs)
+            self._reset_envs(ids)
+            encoder_pos = torch.as_tensor(np.asarray(joint_pos_rad, dtype=np.float64))
+            true_joint_pos = encoder_pos - self.randomizer.params["encoder_offset_rad"]
+            default = torch.as_tensor(self.spec.default_joint_pos, dtype=torch.float64)
+            self._write_initial_joints(ids, true_joint_pos - default)
+            if object_pose_b is not None and self.has_object:
+                pose_b = torch.as_tensor(np.asarray(object_pose_b, dtype=np.float32)).expand(self.num_envs, 7)
+                base_quat = self.base_quat_w.expand(self.num_envs, 4)
+                position_w = self.base_pos_w + quat_rotate(base_quat, pose_b[:, :3])
+                quat_w = quat_multiply(base_quat, pose_b[:, 3:] / pose_b[:, 3:].norm(dim=1, keepdim=True))
+                # the recorded height is noisy (a cube pushed into the table would jump): rest it on the table
+                self._put_object_at_rest(ids, position_w[:, :2].double(), quat_w.double())
+            self.backend.forward(ids)
+            self.state = self._read_state()
+            self._observations = self._compute_observations(reset_ids=ids)
         return self._observations
 
-    def _place_object(self, ids: np.ndarray) -> None:
+    def _place_object(self, ids: torch.Tensor) -> None:
         """On the table at the nominal spot plus the randomized offset, any yaw, at rest."""
         cfg, count = self.cfg.randomization, len(ids)
-        offset = range_or_zero(cfg.object_position_offset_m, (count, 2), self.generator).double().numpy()
+        offset = range_or_zero(cfg.object_position_offset_m, (count, 2), self.generator).double()
         yaw = range_or_zero(cfg.object_yaw_rad, count, self.generator)
-        self._put_object_at_rest(ids, self.object_nominal_xy + offset, yaw_quat(yaw).double().numpy())
+        self._put_object_at_rest(ids, self.object_nominal_xy + offset, yaw_quat(yaw).double())
 
-    def _put_object_at_rest(self, ids: np.ndarray, xy_w: np.ndarray, quat_w: np.ndarray) -> None:
+    def _put_object_at_rest(self, ids: torch.Tensor, xy_w: torch.Tensor, quat_w: torch.Tensor) -> None:
         """The object standing on the table at `xy_w` (m) turned by `quat_w`; its lift goal above that spot."""
-        o, d = self.object_qpos, self.object_dof
+        o, d, dtype = self.object_qpos, self.object_dof, self.qpos.dtype
         half_height = 0.5 * self.cfg.manipulation.object.size_m * self.randomizer.params["object_size_scale"][ids, 0]
-        self.qpos[ids, o : o + 2] = xy_w
-        self.qpos[ids, o + 2] = half_height + SPAWN_CLEARANCE_M
-        self.qpos[ids, o + 3 : o + 7] = quat_w
+        self.qpos[ids, o : o + 2] = xy_w.to(dtype)
+        self.qpos[ids, o + 2] = (half_height + SPAWN_CLEARANCE_M).to(dtype)
+        self.qpos[ids, o + 3 : o + 7] = quat_w.to(dtype)
         self.qvel[ids, d : d + 6] = 0.0
-        t = torch.from_numpy(ids.astype(np.int64))
-        self.object_rest_z[t] = torch.from_numpy(half_height).float()
-        start = torch.from_numpy(np.column_stack([self.qpos[ids, o : o + 2], half_height])).float()
-        self.target_pose[t] = lift_goal_poses(self._to_base(start), self.cfg.manipulation.lift_height_m)
+        self.object_rest_z[ids] = half_height.float()
+        start = torch.cat([self.qpos[ids, o : o + 2].double(), half_height[:, None]], dim=1).float()
+        self.target_pose[ids] = lift_goal_poses(self._to_base(start), self.cfg.manipulation.lift_height_m)
 
 
 def _add_cube(scene: mujoco.MjSpec, size_m: float, mass_kg: float, friction: float) -> None:

@@ -14,7 +14,7 @@ import mujoco
 import numpy as np
 import torch
 
-from sim.batched_env import BatchedRobotEnv, range_or_zero, uniform
+from sim.batched_env import BatchedRobotEnv, range_or_zero, to_host, uniform
 from sim.robot_spec import SpecError
 from sim.rotations import projected_gravity, quat_rotate_inverse, yaw_quat
 from sim.terms.commands import sample_velocity_commands
@@ -46,7 +46,7 @@ class LocomotionEnv(BatchedRobotEnv):
         # the IMU reports in its own frame: rotate body-frame rates and gravity into it
         self.imu_quat = torch.tensor(model.site_quat[imu.id], dtype=torch.float32).unsqueeze(0)
         self.imu_rotated = not np.allclose(model.site_quat[imu.id], [1.0, 0.0, 0.0, 0.0])
-        self.foot_sensor_adr = np.array([self._touch_sensor_adr(model.site(f).id) for f in spec.feet])
+        self.foot_sensor_adr = torch.as_tensor([self._touch_sensor_adr(model.site(f).id) for f in spec.feet])
         trunk_sites = [s for s in range(model.nsite) if model.site_bodyid[s] == base.id]
         trunk_touch = [a for a in (self._touch_sensor_adr(s, required=False) for s in trunk_sites) if a is not None]
         if not trunk_touch:
@@ -90,14 +90,13 @@ class LocomotionEnv(BatchedRobotEnv):
             return
         speed = uniform(cfg.push_velocity_m_s.low, cfg.push_velocity_m_s.high, (len(due),), self.generator)
         heading = uniform(-math.pi, math.pi, (len(due),), self.generator)
-        push = torch.stack([speed * torch.cos(heading), speed * torch.sin(heading)], dim=1).double().numpy()
-        ids = due.numpy()
-        self.qvel[ids, self.base_dof : self.base_dof + 2] += push
+        push = torch.stack([speed * torch.cos(heading), speed * torch.sin(heading)], dim=1)
+        self.qvel[due, self.base_dof : self.base_dof + 2] += push.to(self.qvel.dtype)
         self.push_timer_s[due] = uniform(cfg.push_interval_s.low, cfg.push_interval_s.high, (len(due),), self.generator)
 
     def _read_state(self) -> RobotState:
         qpos, qvel, joint_vel = self._read_joint_state()
-        sensors = torch.from_numpy(np.array(self.sensordata, dtype=np.float32))
+        sensors = self.sensordata.float()
         randomizer = self.randomizer
         b = self.base_qpos
         quat = qpos[:, b + 3 : b + 7]
@@ -120,7 +119,7 @@ class LocomotionEnv(BatchedRobotEnv):
             joint_pos_rad=joint_pos,
             joint_vel_rad_s=joint_vel,
             joint_acc_rad_s2=(joint_vel - self.last_joint_vel) / self.step_dt,
-            joint_torque_nm=torch.from_numpy(self.actuator_force[:, self.actuator_ids].astype(np.float32)),
+            joint_torque_nm=self.actuator_force[:, self.actuator_ids].float(),
             foot_contact_force_n=sensors[:, self.foot_sensor_adr],
             trunk_contact_force_n=sensors[:, self.trunk_sensor_adr],
             measured_ang_vel_b=imu_ang_vel + randomizer.gyro_bias_t,
@@ -179,12 +178,11 @@ class LocomotionEnv(BatchedRobotEnv):
         self.episode_tracking["yaw_rate_error"] += torch.abs(state.base_ang_vel_b[:, 2] - state.velocity_command[:, 2])
         return total
 
-    def _episode_log(self, ids: np.ndarray) -> dict:
+    def _episode_log(self, t: torch.Tensor) -> dict:
         """Per-episode means over the environments that end now, for rsl_rl's logger."""
-        if len(ids) == 0:
+        if len(t) == 0:
             return {}
-        log: dict[str, torch.Tensor | float] = self._reward_log(ids)
-        t = torch.from_numpy(ids)
+        log: dict[str, torch.Tensor | float] = self._reward_log(t)
         steps = self.episode_length_buf[t].float().clamp(min=1)
         for name, sums in self.episode_tracking.items():
             log[f"Metrics/{name}"] = torch.mean(sums[t] / steps)
@@ -194,18 +192,19 @@ class LocomotionEnv(BatchedRobotEnv):
         log["Episode_Termination/nonfinite"] = self.nonfinite[t].float().sum()
         return log
 
-    def _finished_episodes(self, ids: np.ndarray) -> dict[str, np.ndarray]:
-        """Per-environment results of the episodes that end this step (read by evaluation)."""
-        t = torch.from_numpy(np.asarray(ids, dtype=np.int64))
+    def _finished_episodes(self, t: torch.Tensor) -> dict[str, np.ndarray]:
+        """Per-environment results of the episodes that end this step (read by evaluation), on the host."""
         steps = self.episode_length_buf[t].float().clamp(min=1)
-        return {
-            "ids": np.asarray(ids, dtype=np.int64),
-            "length_s": (self.episode_length_buf[t].float() * self.step_dt).numpy(),
-            "fell": (self.terminated[t] | self.nonfinite[t]).numpy(),
-            "lin_vel_error_sum": self.episode_tracking["lin_vel_error"][t].numpy().copy(),
-            "yaw_rate_error_sum": self.episode_tracking["yaw_rate_error"][t].numpy().copy(),
-            "steps": steps.numpy(),
-        }
+        return to_host(
+            {
+                "ids": t,
+                "length_s": self.episode_length_buf[t].float() * self.step_dt,
+                "fell": self.terminated[t] | self.nonfinite[t],
+                "lin_vel_error_sum": self.episode_tracking["lin_vel_error"][t],
+                "yaw_rate_error_sum": self.episode_tracking["yaw_rate_error"][t],
+                "steps": steps,
+            }
+        )
 
     def summarize_episodes(self, episodes: dict[str, np.ndarray]) -> dict:
         """Evaluation metrics over one _finished_episodes row per episode."""
@@ -219,11 +218,10 @@ class LocomotionEnv(BatchedRobotEnv):
 
     def set_velocity_command(self, command: torch.Tensor | list[float]) -> None:
         """Hold a fixed command in every environment (play, eval scripts); no resampling."""
-        self.fixed_command = torch.as_tensor(command, dtype=torch.float32)
+        self.fixed_command = torch.as_tensor(command, dtype=torch.float32, device=self.device)
         self.commands[:] = self.fixed_command
         self.command_timer_s[:] = float("inf")
 
-    # ----------------------------------------------------------------- reset
     # ----------------------------------------------------------------- reset
     def _reset_task(self, t: torch.Tensor) -> None:
         self.feet_air_time_s[t] = 0.0
@@ -233,13 +231,13 @@ class LocomotionEnv(BatchedRobotEnv):
         push = self.cfg.randomization.push_interval_s
         self.push_timer_s[t] = uniform(push.low, push.high, (len(t),), self.generator)
 
-    def _write_initial_state(self, ids: np.ndarray) -> None:
+    def _write_initial_state(self, ids: torch.Tensor) -> None:
         cfg, count = self.cfg.randomization, len(ids)
         b, d = self.base_qpos, self.base_dof
         yaw = range_or_zero(cfg.initial_yaw_rad, count, self.generator)
-        self.qpos[ids, b : b + 3] = self.initial_base_pos
-        self.qpos[ids, b + 3 : b + 7] = yaw_quat(yaw).double().numpy()
+        self.qpos[ids, b : b + 3] = torch.as_tensor(self.initial_base_pos, dtype=self.qpos.dtype)
+        self.qpos[ids, b + 3 : b + 7] = yaw_quat(yaw).to(self.qpos.dtype)
         offset = range_or_zero(cfg.initial_joint_pos_offset_rad, (count, self.num_actions), self.generator)
-        self._write_initial_joints(ids, offset.double().numpy())
+        self._write_initial_joints(ids, offset.double())
         velocity = range_or_zero(cfg.initial_base_velocity_m_s, (count, 2), self.generator)
-        self.qvel[ids, d : d + 2] = velocity.double().numpy()
+        self.qvel[ids, d : d + 2] = velocity.to(self.qvel.dtype)

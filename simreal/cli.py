@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from sim.config_io import ConfigError
+from sim.tasks.config import BACKENDS, BackendConfig
 from simreal.calibrate_commands import EXAMPLES as CALIBRATE_EXAMPLES
 from simreal.calibrate_commands import add_calibrate_commands, run_calibrate_command
 from simreal.demo_commands import DEMO_COMMANDS, add_demo_commands, run_demo_command
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
         help="fitted robot parameters (sysid / calibrate joints output): the nominal robot and the centre of "
         "the randomization ranges; recorded as env.robot_params in the run's config.yaml",
     )
+    _backend_arguments(train)
     train.add_argument(
         "--set",
         action="append",
@@ -110,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dynamics", choices=("nominal", "randomized"), default="randomized")
     evaluate.add_argument("--seed", type=int, default=12345)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    _backend_arguments(evaluate)
 
     play = sub("play", "render a trained policy offscreen to a video (EGL or OSMesa)")
     play.add_argument("--run-dir", type=Path, required=True)
@@ -182,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     bench_env.add_argument("--steps", type=int, default=200, help="policy steps per measurement")
     bench_env.add_argument("--repeats", type=int, default=5, help="measurements; the median is reported")
     bench_env.add_argument("--json", action="store_true")
+    _backend_arguments(bench_env)
     bench_inference = bench_kinds.add_parser(
         "inference",
         help="per-call policy latency of a deploy bundle: C++ core, ONNX Runtime, torch, TorchScript",
@@ -248,6 +252,25 @@ def _reality_overrides(args: argparse.Namespace) -> dict[str, object]:
     return overrides
 
 
+def _backend_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="what steps the simulations: batch (mujoco.batch on CPU threads, the default) or warp (MuJoCo Warp)",
+    )
+    parser.add_argument("--device", help="warp: cuda, cuda:N or cpu (Warp's CPU device; default); batch: cpu")
+
+
+def _backend_config(args: argparse.Namespace) -> BackendConfig | None:
+    """The --backend / --device choice, or None when neither flag is given."""
+    if args.backend is None and args.device is None:
+        return None
+    name = args.backend or "batch"
+    if args.device is not None and args.device != "cpu" and name == "batch":
+        raise ConfigError(f"--device {args.device}: the batch backend runs on the CPU; add --backend warp")
+    return BackendConfig(name=name, device=args.device or "cpu")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -286,7 +309,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "eval":
         from policies.evaluate import evaluate_run
 
-        result = evaluate_run(args.run_dir, args.checkpoint, args.episodes, args.dynamics, args.seed)
+        result = evaluate_run(
+            args.run_dir, args.checkpoint, args.episodes, args.dynamics, args.seed, _backend_config(args)
+        )
         _print_result(result, args.json)
         return 0
     if args.command == "play":
@@ -304,7 +329,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "bench" and args.bench_kind == "env":
         from benchmarks.env_bench import bench_env
 
-        result = bench_env(args.task, args.num_envs, args.steps, args.repeats)
+        backend = _backend_config(args) or BackendConfig()
+        result = bench_env(args.task, args.num_envs, args.steps, args.repeats, backend.name, backend.device)
         _print_result(result, args.json)
         return 0
     if args.command == "bench" and args.bench_kind == "inference":
@@ -371,7 +397,7 @@ def _train(args: argparse.Namespace) -> int:
             )
         print(f"run directory: {args.run_dir}")
         budget_s = None if args.max_minutes is None else 60.0 * args.max_minutes
-        resume_training(args.run_dir, args.max_iterations, budget_s)
+        resume_training(args.run_dir, args.max_iterations, budget_s, _backend_config(args))
         return 0
     env_cfg, train_cfg = _configs_from_args(args)
     run_dir = args.run_dir or Path("runs") / f"{env_cfg.task}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
@@ -398,6 +424,9 @@ def _configs_from_args(args: argparse.Namespace):
         apply_overrides(env_cfg, parse_set_option(text), "env")
     if args.num_envs is not None:
         env_cfg.num_envs = args.num_envs
+    backend = _backend_config(args)
+    if backend is not None:
+        env_cfg.backend = backend
     if args.max_iterations is not None:
         train_cfg.max_iterations = args.max_iterations
     if args.max_minutes is not None:

@@ -156,12 +156,12 @@ class _Viewer:
             raise DatasetError("--viewer needs a display (DISPLAY or WAYLAND_DISPLAY)")
         import mujoco.viewer  # loads GLFW: only with a display
 
-        self.env, self.model = env, env.batch.get_model(0)
-        self.data = mujoco.MjData(self.model)
+        self.env, self.data = env, mujoco.MjData(env.model)
+        self.model = env.backend.copy_to_host(0, self.data)
         self.handle = mujoco.viewer.launch_passive(self.model, self.data)
 
     def sync(self, step_dt: float) -> None:
-        self.env.batch.get_data(0, self.data)
+        self.env.backend.copy_to_host(0, self.data)
         mujoco.mj_forward(self.model, self.data)
         self.handle.sync()
         time.sleep(step_dt)

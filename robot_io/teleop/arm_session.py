@@ -147,14 +147,14 @@ class ArmTeleopSession:
         """Every camera of this simulation's own model (randomized camera poses and lights show)."""
         import mujoco
 
-        model = self.env.batch.get_model(0)
         if self._data is None:
-            self._data = mujoco.MjData(model)
+            self._data = mujoco.MjData(self.env.model)
+        model = self.env.backend.copy_to_host(0, self._data)
+        if not self._renderers:
             self._renderers = [
                 mujoco.Renderer(model, height=self.config.image_height, width=self.config.image_width)
                 for _ in self.cameras
             ]
-        self.env.batch.get_data(0, self._data)
         mujoco.mj_forward(model, self._data)
         images = {}
         for camera, renderer in zip(self.cameras, self._renderers, strict=True):
@@ -289,7 +289,7 @@ class ArmTeleopSession:
         import mujoco.viewer
 
         self._render()  # creates the data the viewer shows
-        self._viewer = mujoco.viewer.launch_passive(self.env.batch.get_model(0), self._data)
+        self._viewer = mujoco.viewer.launch_passive(self.env.backend.copy_to_host(0, self._data), self._data)
 
     def close(self) -> None:
         self.writer.close()

@@ -184,6 +184,32 @@ class ManipulationConfig:
 
 
 @dataclass
+class SolverConfig:
+    """Constraint solver settings over the MJCF's (0: keep the MJCF's value). Tighter settings cost time
+    but make both backends converge to the same contact forces (tests/sim/test_backend_parity.py)."""
+
+    iterations: int = 0
+    ls_iterations: int = 0
+    tolerance: float = 0.0
+    ls_tolerance: float = 0.0
+
+
+BACKENDS = ("batch", "warp")
+
+
+@dataclass
+class BackendConfig:
+    """What steps the simulations (sim/backends/): mujoco.batch on CPU threads, or MuJoCo Warp."""
+
+    name: str = "batch"  # "batch" (mujoco.batch, CPU) | "warp" (MuJoCo Warp)
+    device: str = "cpu"  # warp: "cpu" (Warp's CPU device) or "cuda" / "cuda:N"; batch: cpu only
+    # MuJoCo Warp preallocates contact and constraint buffers; a world that overflows them is reset
+    max_contacts_per_env: int = 64
+    max_constraints_per_env: int = 256
+    cuda_graph: bool = True  # warp on CUDA: replay each policy step's substeps as one captured graph
+
+
+@dataclass
 class EnvConfig:
     """Everything that defines one task."""
 
@@ -191,7 +217,9 @@ class EnvConfig:
     robot: str = "quadruped"
     env: str = "locomotion"  # "locomotion" | "manipulation": which env class runs the task
     num_envs: int = 1024
-    num_threads: int = 0  # 0: one per CPU core
+    num_threads: int = 0  # batch backend: 0 = one per CPU core
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
     action_clip: float = 100.0
     observations: ObservationConfig = field(default_factory=ObservationConfig)
     commands: CommandConfig = field(default_factory=CommandConfig)

@@ -98,13 +98,23 @@ def lift_env():
     env.close()
 
 
+def _params(env) -> dict[str, np.ndarray]:
+    """The randomizer's sampled values as numpy arrays, one row per environment."""
+    return {name: value.numpy() for name, value in env.randomizer.params.items()}
+
+
+def _host_model(env, i: int) -> mujoco.MjModel:
+    """Simulation `i`'s model, with its randomized fields, on the host."""
+    return env.backend.copy_to_host(i, mujoco.MjData(env.model))
+
+
 def test_object_terms_read_back_from_each_simulations_model(lift_env):
-    env, p = lift_env, lift_env.randomizer.params
+    env, p = lift_env, _params(lift_env)
     nominal = env.model
     geom, body = nominal.geom(OBJECT_GEOM).id, nominal.body(OBJECT_BODY).id
     ranges = env.cfg.randomization
     for i in range(env.num_envs):
-        model = env.batch.get_model(i)
+        model = _host_model(env, i)
         scale, mass, friction = p["object_size_scale"][i, 0], p["object_mass_kg"][i, 0], p["object_friction"][i, 0]
         assert ranges.object_size_scale.low <= scale <= ranges.object_size_scale.high
         assert 0.05 <= mass <= 0.5 and 0.5 <= friction <= 1.5
@@ -119,28 +129,25 @@ def test_object_terms_read_back_from_each_simulations_model(lift_env):
 
 
 def test_joint_actuator_and_latency_terms_read_back(lift_env):
-    env, p, nominal, spec = lift_env, lift_env.randomizer.params, lift_env.model, lift_env.spec
+    env, p, nominal, spec = lift_env, _params(lift_env), lift_env.model, lift_env.spec
+    actuators, dofs = env.actuator_ids.numpy(), env.dof_ids.numpy()
     for i in range(env.num_envs):
-        model = env.batch.get_model(i)
-        np.testing.assert_allclose(model.actuator_gainprm[env.actuator_ids, 0], spec.kp * p["kp_scale"][i])
-        np.testing.assert_allclose(model.actuator_biasprm[env.actuator_ids, 2], -spec.kd * p["kd_scale"][i])
-        np.testing.assert_allclose(
-            model.dof_damping[env.dof_ids], nominal.dof_damping[env.dof_ids] * p["joint_damping_scale"][i]
-        )
-        np.testing.assert_allclose(
-            model.dof_armature[env.dof_ids], nominal.dof_armature[env.dof_ids] * p["joint_armature_scale"][i]
-        )
+        model = _host_model(env, i)
+        np.testing.assert_allclose(model.actuator_gainprm[actuators, 0], spec.kp * p["kp_scale"][i])
+        np.testing.assert_allclose(model.actuator_biasprm[actuators, 2], -spec.kd * p["kd_scale"][i])
+        np.testing.assert_allclose(model.dof_damping[dofs], nominal.dof_damping[dofs] * p["joint_damping_scale"][i])
+        np.testing.assert_allclose(model.dof_armature[dofs], nominal.dof_armature[dofs] * p["joint_armature_scale"][i])
         latency = p["action_latency_s"][i, 0]
         assert 0.0 <= latency <= 0.02
-        np.testing.assert_allclose(model.actuator_delay[env.actuator_ids], latency)
+        np.testing.assert_allclose(model.actuator_delay[actuators], latency)
     assert np.ptp(p["kp_scale"]) > 0.01 and np.ptp(p["action_latency_s"]) > 1e-4
 
 
 def test_camera_and_light_terms_read_back(lift_env):
-    env, p, nominal = lift_env, lift_env.randomizer.params, lift_env.model
+    env, p, nominal = lift_env, _params(lift_env), lift_env.model
     cameras = [nominal.camera(name).id for name in env.spec.cameras]
     for i in range(env.num_envs):
-        model = env.batch.get_model(i)
+        model = _host_model(env, i)
         for k, cam in enumerate(cameras):
             offset = model.cam_pos[cam] - nominal.cam_pos[cam]
             np.testing.assert_allclose(offset, p["camera_position_offset_m"][i, k])
@@ -155,15 +162,15 @@ def test_camera_and_light_terms_read_back(lift_env):
 
 def test_initial_object_pose_offsets_and_any_yaw():
     env = make_env(arm_config("arm-lift", num_envs=64), seed=5)
-    o = env.object_qpos
-    xy = env.qpos[:, o : o + 2] - np.array(env.cfg.manipulation.object.position_m)
+    o, qpos = env.object_qpos, env.qpos.numpy()
+    xy = qpos[:, o : o + 2] - np.array(env.cfg.manipulation.object.position_m)
     assert np.all(np.abs(xy) <= 0.1 + 1e-9) and np.ptp(xy[:, 0]) > 0.1
-    quat = env.qpos[:, o + 3 : o + 7]
+    quat = qpos[:, o + 3 : o + 7]
     yaw = 2.0 * np.arctan2(quat[:, 3], quat[:, 0])
     assert np.ptp(np.mod(yaw, 2 * np.pi)) > np.pi  # yaws spread over the whole circle
     # the cube rests on the table: its centre half an edge above the top
-    half = 0.5 * env.cfg.manipulation.object.size_m * env.randomizer.params["object_size_scale"][:, 0]
-    np.testing.assert_allclose(env.qpos[:, o + 2], half + 0.001, atol=1e-9)
+    half = 0.5 * env.cfg.manipulation.object.size_m * _params(env)["object_size_scale"][:, 0]
+    np.testing.assert_allclose(qpos[:, o + 2], half + 0.001, atol=1e-9)
     env.close()
 
 
@@ -206,23 +213,24 @@ def test_reach_success_needs_both_tolerances():
 
 def _hold_object(env, ids, position_w) -> None:
     """Put the object at `position_w` at rest in the simulations `ids` (a hand-made state)."""
-    o, d = env.object_qpos, env.object_dof
-    env.qpos[ids, o : o + 3] = position_w
-    env.qpos[ids, o + 3 : o + 7] = [1.0, 0.0, 0.0, 0.0]
+    o, d, dtype = env.object_qpos, env.object_dof, env.qpos.dtype
+    ids = torch.as_tensor(ids, dtype=torch.int64)
+    env.qpos[ids, o : o + 3] = torch.as_tensor(position_w, dtype=dtype)
+    env.qpos[ids, o + 3 : o + 7] = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=dtype)
     env.qvel[ids, d : d + 6] = 0.0
-    env.batch.forward(np.asarray(ids, dtype=np.int32))
+    env.backend.forward(ids)
 
 
 def test_a_lifted_cube_counts_and_a_cube_pushed_off_the_table_does_not():
     cfg = arm_config("arm-lift", num_envs=3, randomized=False)
     env = make_env(cfg, seed=0)
     hold_action = torch.zeros(3, env.num_actions)
-    start = env.qpos[0, env.object_qpos : env.object_qpos + 3].copy()
+    start = env.qpos[0, env.object_qpos : env.object_qpos + 3].clone()
     hold_steps = math.ceil(cfg.manipulation.lift_hold_s / env.step_dt)
     successes, dropped = np.zeros(3, dtype=bool), np.zeros(3, dtype=bool)
     for step in range(hold_steps + 5):
-        _hold_object(env, [0], start + np.array([0.0, 0.0, 0.15]))  # lifted 15 cm, held
-        _hold_object(env, [1], start + np.array([0.0, 0.0, 0.05]))  # only 5 cm: not high enough
+        _hold_object(env, [0], start + torch.tensor([0.0, 0.0, 0.15], dtype=start.dtype))  # lifted 15 cm, held
+        _hold_object(env, [1], start + torch.tensor([0.0, 0.0, 0.05], dtype=start.dtype))  # only 5 cm: not high enough
         if step == 0:
             _hold_object(env, [2], [0.95, 0.0, 0.03])  # past the table's far edge: it falls
         env.step(hold_action)
@@ -264,8 +272,10 @@ def test_grasp_reward_needs_both_finger_pads_on_the_object():
     # each pad's inner face sits 2 mm beyond its joint position: 1 mm into the cube, open, pressed on nothing
     for i, (opening_m, offset_m) in enumerate([(half_size_m - 0.003, 0.0), (0.04, 0.0), (half_size_m - 0.003, 0.1)]):
         env.qpos[i, fingers] = opening_m
-        env.qpos[i, o : o + 3] = env.site_xpos[i, env.ee_site] + [offset_m, 0.0, 0.0]
-    env.batch.forward(np.arange(3, dtype=np.int32))
+        env.qpos[i, o : o + 3] = env.site_xpos[i, env.ee_site] + torch.tensor(
+            [offset_m, 0.0, 0.0], dtype=env.site_xpos.dtype
+        )
+    env.backend.forward(torch.arange(3))
     state = env._read_state()
     assert state.finger_contacts.tolist() == [[True, True], [False, False], [False, False]]
     ctx = ManipulationContext(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -56,7 +55,9 @@ def test_time_out_is_reported_as_time_out_not_failure():
 def test_trunk_on_the_ground_terminates_with_penalty():
     env = LocomotionEnv(small_config(num_envs=2, randomized=False), seed=0)
     # flip env 0 upside down just above the floor
-    env.qpos[0, env.base_qpos : env.base_qpos + 7] = [0.0, 0.0, 0.08, 0.0, 1.0, 0.0, 0.0]
+    env.qpos[0, env.base_qpos : env.base_qpos + 7] = torch.tensor(
+        [0.0, 0.0, 0.08, 0.0, 1.0, 0.0, 0.0], dtype=env.qpos.dtype
+    )
     _, reward, dones, extras = env.step(torch.zeros(2, 12))
     assert dones.tolist() == [1, 0]
     assert not extras["time_outs"][0]
@@ -68,12 +69,12 @@ def test_non_finite_simulation_is_reset_and_counted_others_continue():
     env = LocomotionEnv(small_config(num_envs=3), seed=0)
     env.step(torch.zeros(3, 12))
     length_before = env.episode_length_buf.clone()
-    env.qvel[1, :] = np.nan
+    env.qvel[1, :] = float("nan")
     obs, reward, dones, extras = env.step(torch.zeros(3, 12))
     assert dones.tolist() == [0, 1, 0]
     assert env.nonfinite_resets == 1 and extras["log"]["Episode_Termination/nonfinite"] == 1
     assert torch.isfinite(obs["policy"]).all() and torch.isfinite(obs["critic"]).all() and torch.isfinite(reward).all()
-    assert np.isfinite(env.qpos).all() and np.isfinite(env.qvel).all()
+    assert torch.isfinite(env.qpos).all() and torch.isfinite(env.qvel).all()
     assert env.episode_length_buf[0] == length_before[0] + 1 and env.episode_length_buf[1] == 0
     # the env goes on stepping normally
     _, _, dones, _ = env.step(torch.zeros(3, 12))
@@ -85,7 +86,7 @@ def test_non_finite_action_never_reaches_the_motors():
     actions = torch.zeros(2, 12)
     actions[0, 3] = float("nan")
     _, _, dones, _ = env.step(actions)
-    assert np.isfinite(env.ctrl).all()
+    assert torch.isfinite(env.ctrl).all()
     assert dones.tolist() == [1, 0] and env.nonfinite_resets == 1
 
 
@@ -93,7 +94,7 @@ def test_targets_stay_within_joint_ranges():
     env = LocomotionEnv(small_config(num_envs=2), seed=0)
     env.step(torch.full((2, 12), 50.0))
     ctrl = env.ctrl[:, env.actuator_ids]
-    assert np.all(ctrl <= env.joint_range[:, 1] + 1e-12) and np.all(ctrl >= env.joint_range[:, 0] - 1e-12)
+    assert torch.all(ctrl <= env.joint_range[:, 1] + 1e-12) and torch.all(ctrl >= env.joint_range[:, 0] - 1e-12)
 
 
 def test_commands_cover_the_configured_box_with_standing_share():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import mujoco
 import numpy as np
 import pytest
 import torch
@@ -17,12 +16,12 @@ from tests.conftest import small_config
 def _pose(env: LocomotionEnv, roll_rad: float, joint_offset: np.ndarray, ang_vel: np.ndarray) -> None:
     """Write a base orientation, joint angles and body rates into every simulation."""
     half = 0.5 * roll_rad
-    b, d = env.base_qpos, env.base_dof
-    env.qpos[:, b + 3 : b + 7] = [math.cos(half), math.sin(half), 0.0, 0.0]
-    env.qpos[:, env.qpos_ids] = env.spec.default_joint_pos + joint_offset
+    b, d, dtype = env.base_qpos, env.base_dof, env.qpos.dtype
+    env.qpos[:, b + 3 : b + 7] = torch.tensor([math.cos(half), math.sin(half), 0.0, 0.0], dtype=dtype)
+    env.qpos[:, env.qpos_ids] = torch.as_tensor(env.spec.default_joint_pos + joint_offset, dtype=dtype)
     env.qvel[:] = 0.0
-    env.qvel[:, d + 3 : d + 6] = ang_vel
-    env.batch.forward(stage=mujoco.mjtStage.mjSTAGE_VEL)
+    env.qvel[:, d + 3 : d + 6] = torch.as_tensor(ang_vel, dtype=env.qvel.dtype)
+    env.backend.forward(torch.arange(env.num_envs))
     env.state = env._read_state()
 
 
@@ -49,7 +48,7 @@ def test_terms_and_scales_on_a_hand_made_state(nominal_config):
     _pose(env, roll_rad=0.3, joint_offset=offsets, ang_vel=np.array([0.4, -0.8, 1.2]))
     env.set_velocity_command([0.7, -0.2, 0.5])
     env.state = env._read_state()
-    obs = env._compute_observations(reset_ids=np.arange(8))["policy"]
+    obs = env._compute_observations(reset_ids=torch.arange(8))["policy"]
     s = env.observation_slices()
     # rolled by +0.3 rad about x: gravity appears as (0, -sin, -cos)... in the body frame
     expected_gravity = torch.tensor([0.0, -math.sin(0.3), -math.cos(0.3)])
@@ -69,7 +68,7 @@ def test_joint_velocity_scale_and_last_action(nominal_config):
     s = env.observation_slices()
     # the observation that follows an action carries it as the previous policy output
     torch.testing.assert_close(obs["policy"][:, s["last_action"]], actions)
-    joint_vel = torch.from_numpy(env.qvel[:, env.dof_ids]).float()
+    joint_vel = env.qvel[:, env.dof_ids].float()
     torch.testing.assert_close(obs["policy"][:, s["joint_vel"]], 0.05 * joint_vel, atol=1e-6, rtol=0)
 
 
@@ -79,7 +78,7 @@ def test_clip_applies_after_scale():
     env = LocomotionEnv(cfg, seed=0)
     env.set_velocity_command([1.0, -0.5, 0.25])
     env.state = env._read_state()
-    obs = env._compute_observations(reset_ids=np.array([], dtype=np.int64))["policy"]
+    obs = env._compute_observations(reset_ids=torch.tensor([], dtype=torch.int64))["policy"]
     torch.testing.assert_close(obs[0], torch.tensor([1.5, -1.0, 0.5]))
 
 
@@ -131,7 +130,7 @@ def test_imu_readings_are_in_the_imu_site_frame(tmp_path):
     cfg.robot = str(tmp_path / "quadruped.yaml")
     env = LocomotionEnv(cfg, seed=0)
     _pose(env, roll_rad=0.3, joint_offset=np.zeros(12), ang_vel=np.array([1.0, 0.0, 0.0]))
-    obs = env._compute_observations(reset_ids=np.arange(1))["policy"]
+    obs = env._compute_observations(reset_ids=torch.arange(1))["policy"]
     s = env.observation_slices()
     # body x is the IMU's -y; rolled gravity (0, -sin, -cos) in the body frame is (-sin, 0, -cos) for the IMU
     torch.testing.assert_close(obs[0, s["base_ang_vel"]], 0.25 * torch.tensor([0.0, -1.0, 0.0]), atol=1e-6, rtol=0)

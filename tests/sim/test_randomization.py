@@ -24,38 +24,55 @@ def _varies(values: np.ndarray) -> bool:
     return float(np.ptp(values)) > 0.0
 
 
+def _params(env: LocomotionEnv) -> dict[str, np.ndarray]:
+    """The randomizer's sampled values as numpy arrays, one row per environment."""
+    return {name: value.numpy() for name, value in env.randomizer.params.items()}
+
+
+def _nominal(env: LocomotionEnv, field: str) -> np.ndarray:
+    """The nominal value of a randomized model field, as a numpy array."""
+    return env.randomizer.nominal[field].numpy()
+
+
+def _field(env: LocomotionEnv, field: str) -> np.ndarray:
+    """Every simulation's value of a per-simulation model field, (num_envs, ...) numpy."""
+    return env.backend.model_field(field).numpy()
+
+
 def test_foot_friction_read_back(env):
-    p, r = env.randomizer.params, env.randomizer
-    friction = env.batch.expanded("geom_friction")[:, r.foot_geoms, 0]
+    p, r = _params(env), env.randomizer
+    friction = _field(env, "geom_friction")[:, r.foot_geoms.numpy(), 0]
     np.testing.assert_allclose(friction, np.repeat(p["foot_friction"], len(r.foot_geoms), axis=1))
     assert _within(friction, env.cfg.randomization.foot_friction) and _varies(friction)
 
 
 def test_masses_and_centre_of_mass_read_back(env):
-    r, p, cfg = env.randomizer, env.randomizer.params, env.cfg.randomization
-    mass = env.batch.expanded("body_mass")
-    nominal = r.nominal["body_mass"]
+    r, p, cfg = env.randomizer, _params(env), env.cfg.randomization
+    links = r.links.numpy()
+    mass = _field(env, "body_mass")
+    nominal = _nominal(env, "body_mass")
     added = mass[:, r.trunk] - nominal[r.trunk]
     np.testing.assert_allclose(added, p["trunk_added_mass_kg"][:, 0])
     assert _within(added, cfg.trunk_added_mass_kg) and _varies(added)
-    scale = mass[:, r.links] / nominal[r.links]
+    scale = mass[:, links] / nominal[links]
     np.testing.assert_allclose(scale, p["link_mass_scale"])
     assert _within(scale, cfg.link_mass_scale) and _varies(scale)
-    com = env.batch.expanded("body_ipos")[:, r.trunk] - r.nominal["body_ipos"][r.trunk]
+    com = _field(env, "body_ipos")[:, r.trunk] - _nominal(env, "body_ipos")[r.trunk]
     np.testing.assert_allclose(com, p["trunk_com_offset_m"])
     assert _within(com, cfg.trunk_com_offset_m) and _varies(com)
 
 
 def test_gains_and_effort_limits_read_back(env):
-    r, p, spec, cfg = env.randomizer, env.randomizer.params, env.spec, env.cfg.randomization
-    gain = env.batch.expanded("actuator_gainprm")[:, r.actuators, 0]
-    bias = env.batch.expanded("actuator_biasprm")[:, r.actuators]
+    r, p, spec, cfg = env.randomizer, _params(env), env.spec, env.cfg.randomization
+    actuators = r.actuators.numpy()
+    gain = _field(env, "actuator_gainprm")[:, actuators, 0]
+    bias = _field(env, "actuator_biasprm")[:, actuators]
     np.testing.assert_allclose(gain / spec.kp, p["kp_scale"])
     np.testing.assert_allclose(-bias[:, :, 1], gain)  # position servo: bias = -kp q
     np.testing.assert_allclose(-bias[:, :, 2] / spec.kd, p["kd_scale"])
     assert _within(gain / spec.kp, cfg.kp_scale) and _varies(gain / spec.kp)
     assert _within(-bias[:, :, 2] / spec.kd, cfg.kd_scale)
-    forcerange = env.batch.expanded("actuator_forcerange")[:, r.actuators]
+    forcerange = _field(env, "actuator_forcerange")[:, actuators]
     np.testing.assert_allclose(forcerange[:, :, 1] / spec.effort_limit, np.repeat(p["effort_limit_scale"], 12, axis=1))
     np.testing.assert_allclose(forcerange[:, :, 0], -forcerange[:, :, 1])
     assert _within(forcerange[:, :, 1] / spec.effort_limit, cfg.effort_limit_scale)
@@ -70,16 +87,15 @@ def test_gains_and_effort_limits_read_back(env):
     ],
 )
 def test_joint_properties_read_back(env, field, term):
-    r = env.randomizer
-    values = env.batch.expanded(field)[:, r.dofs] / r.nominal[field][r.dofs]
-    np.testing.assert_allclose(values, r.params[term])
+    dofs = env.randomizer.dofs.numpy()
+    values = _field(env, field)[:, dofs] / _nominal(env, field)[dofs]
+    np.testing.assert_allclose(values, _params(env)[term])
     assert _within(values, getattr(env.cfg.randomization, term)) and _varies(values)
 
 
 def test_action_latency_read_back(env):
-    r = env.randomizer
-    delay = env.batch.expanded("actuator_delay")[:, r.actuators]
-    np.testing.assert_allclose(delay, np.repeat(r.params["action_latency_s"], 12, axis=1))
+    delay = _field(env, "actuator_delay")[:, env.randomizer.actuators.numpy()]
+    np.testing.assert_allclose(delay, np.repeat(_params(env)["action_latency_s"], 12, axis=1))
     assert _within(delay, env.cfg.randomization.action_latency_s) and _varies(delay)
 
 
@@ -90,10 +106,10 @@ def test_action_latency_delays_the_motor():
         cfg = small_config(num_envs=1, randomized=False)
         cfg.randomization.action_latency_s = Range(True, latency, latency)
         env = LocomotionEnv(cfg, seed=0)
-        env.batch.step(nstep=20)  # settle
-        before = env.qpos[0, env.qpos_ids].copy()
+        env.backend.step(20)  # settle
+        before = env.qpos[0, env.qpos_ids].clone()
         env.step(torch.full((1, 12), 2.0))
-        positions.append(env.qpos[0, env.qpos_ids] - before)
+        positions.append((env.qpos[0, env.qpos_ids] - before).numpy())
     moved_now, moved_late = (np.abs(p).sum() for p in positions)
     assert moved_now > 2.0 * moved_late
 
@@ -104,20 +120,21 @@ def test_sensor_errors_reach_the_policy_observation():
     p = env.randomizer.params
     obs = env.get_observations()["policy"]
     layout = env.observation_slices()
-    q = torch.from_numpy(env.qpos[:, env.qpos_ids]).float()
-    expected_joint = q + torch.from_numpy(p["encoder_offset_rad"]).float() - env.default_joint_pos
+    q = env.qpos[:, env.qpos_ids].float()
+    expected_joint = q + p["encoder_offset_rad"].float() - env.default_joint_pos
     torch.testing.assert_close(obs[:, layout["joint_pos_rel"]], expected_joint, atol=1e-5, rtol=0)
-    gyro = torch.from_numpy(env.qvel[:, env.base_dof + 3 : env.base_dof + 6] + p["gyro_bias_rad_s"]).float()
+    gyro = (env.qvel[:, env.base_dof + 3 : env.base_dof + 6] + p["gyro_bias_rad_s"]).float()
     torch.testing.assert_close(obs[:, layout["base_ang_vel"]], 0.25 * gyro, atol=1e-5, rtol=0)
+    p = _params(env)
     assert np.ptp(p["encoder_offset_rad"]) > 0 and np.ptp(p["gyro_bias_rad_s"]) > 0
     assert _within(p["encoder_offset_rad"], env.cfg.randomization.encoder_offset_rad)
 
 
 def test_pushes_change_base_velocity_within_limit(env):
     env.push_timer_s[:] = 0.0
-    before = env.qvel[:, env.base_dof : env.base_dof + 2].copy()
+    before = env.qvel[:, env.base_dof : env.base_dof + 2].clone()
     env._before_physics()
-    delta = np.linalg.norm(env.qvel[:, env.base_dof : env.base_dof + 2] - before, axis=1)
+    delta = np.linalg.norm((env.qvel[:, env.base_dof : env.base_dof + 2] - before).numpy(), axis=1)
     assert np.all(delta <= env.cfg.randomization.push_velocity_m_s.high + 1e-9) and np.all(delta > 0)
     interval = env.cfg.randomization.push_interval_s
     assert torch.all((env.push_timer_s >= interval.low) & (env.push_timer_s <= interval.high))
@@ -125,19 +142,17 @@ def test_pushes_change_base_velocity_within_limit(env):
 
 def test_initial_state_is_randomized_within_range():
     env = LocomotionEnv(small_config(num_envs=16), seed=9)
-    cfg = env.cfg.randomization
-    offset = env.qpos[:, env.qpos_ids] - env.spec.default_joint_pos
+    cfg, qpos = env.cfg.randomization, env.qpos.numpy()
+    offset = qpos[:, env.qpos_ids.numpy()] - env.spec.default_joint_pos
     assert np.all(np.abs(offset) <= cfg.initial_joint_pos_offset_rad.high + 1e-9) and np.ptp(offset) > 0
-    velocity = env.qvel[:, env.base_dof : env.base_dof + 2]
+    velocity = env.qvel[:, env.base_dof : env.base_dof + 2].numpy()
     assert np.all(np.abs(velocity) <= cfg.initial_base_velocity_m_s.high + 1e-9) and np.ptp(velocity) > 0
-    assert np.ptp(env.qpos[:, env.base_qpos + 6]) > 0  # yaw differs
+    assert np.ptp(qpos[:, env.base_qpos + 6]) > 0  # yaw differs
 
 
 def test_disabled_randomization_keeps_nominal_model(nominal_config):
     env = LocomotionEnv(nominal_config, seed=1)
-    r = env.randomizer
     for field in ("body_mass", "geom_friction", "dof_damping", "actuator_delay", "body_ipos"):
-        np.testing.assert_allclose(
-            env.batch.expanded(field), np.broadcast_to(r.nominal[field], env.batch.expanded(field).shape)
-        )
-    assert np.all(r.params["encoder_offset_rad"] == 0.0)
+        values = _field(env, field)
+        np.testing.assert_allclose(values, np.broadcast_to(_nominal(env, field), values.shape))
+    assert np.all(_params(env)["encoder_offset_rad"] == 0.0)

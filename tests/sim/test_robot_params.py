@@ -161,18 +161,20 @@ def test_env_runs_the_fitted_robot_with_randomization_around_it():
     cfg = small_config(num_envs=8)
     cfg.robot_params = FITTED
     env = LocomotionEnv(cfg, seed=5)
-    r, p, spec = env.randomizer, env.randomizer.params, env.spec
+    r, spec = env.randomizer, env.spec
+    p = {name: value.numpy() for name, value in r.params.items()}
+    actuators, dofs = r.actuators.numpy(), r.dofs.numpy()
     kp_fit, kd_fit = env.robot_params.nominal_gains(spec)
-    gain = env.batch.expanded("actuator_gainprm")[:, r.actuators, 0]
-    bias = env.batch.expanded("actuator_biasprm")[:, r.actuators]
+    gain = env.backend.model_field("actuator_gainprm").numpy()[:, actuators, 0]
+    bias = env.backend.model_field("actuator_biasprm").numpy()[:, actuators]
     np.testing.assert_allclose(gain, kp_fit * p["kp_scale"])
     np.testing.assert_allclose(-bias[:, :, 2], kd_fit * p["kd_scale"])
     # U(0.8, 1.2) around the fitted 0.8 = U(0.64, 0.96) of the spec's gain
     ratio = gain / spec.kp
     assert ratio.min() >= 0.64 - 1e-12 and ratio.max() <= 0.96 + 1e-12 and np.ptp(ratio) > 0.05
-    delay = env.batch.expanded("actuator_delay")[:, r.actuators]
+    delay = env.backend.model_field("actuator_delay").numpy()[:, actuators]
     assert delay.min() >= 0.0005 - 1e-12 and delay.max() <= 0.0205 + 1e-12 and np.ptp(delay) > 1e-3
-    damping = env.batch.expanded("dof_damping")[:, r.dofs]
+    damping = env.backend.model_field("dof_damping").numpy()[:, dofs]
     np.testing.assert_allclose(damping, 0.3 * p["joint_damping_scale"])
     assert env.randomizer.ranges()["action_latency_s"]["low"] == pytest.approx(0.0005)
     np.testing.assert_allclose(spec.kp, 35.0)  # the spec keeps the commanded gains, for the bundle
@@ -185,16 +187,16 @@ def test_nominal_env_uses_exactly_the_fitted_gains_and_delay():
         cfg = small_config(num_envs=2, randomized=False)
         cfg.robot_params = params
         env = LocomotionEnv(cfg, seed=0)
-        r = env.randomizer
+        actuators, dofs = env.randomizer.actuators.numpy(), env.randomizer.dofs.numpy()
         if params:
-            np.testing.assert_allclose(env.batch.expanded("actuator_gainprm")[:, r.actuators, 0], 28.0)
-            np.testing.assert_allclose(env.batch.expanded("actuator_delay")[:, r.actuators], 0.0105)
-            np.testing.assert_allclose(env.batch.expanded("dof_frictionloss")[:, r.dofs], 0.15)
-            np.testing.assert_allclose(env.model.dof_damping[r.dofs], 0.3)
-        env.batch.step(nstep=20)  # settle
-        before = env.qpos[0, env.qpos_ids].copy()
+            np.testing.assert_allclose(env.backend.model_field("actuator_gainprm").numpy()[:, actuators, 0], 28.0)
+            np.testing.assert_allclose(env.backend.model_field("actuator_delay").numpy()[:, actuators], 0.0105)
+            np.testing.assert_allclose(env.backend.model_field("dof_frictionloss").numpy()[:, dofs], 0.15)
+            np.testing.assert_allclose(env.model.dof_damping[dofs], 0.3)
+        env.backend.step(20)  # settle
+        before = env.qpos[0, env.qpos_ids].clone()
         env.step(torch.full((2, 12), 2.0))
-        moved.append(np.abs(env.qpos[0, env.qpos_ids] - before).sum())
+        moved.append(np.abs((env.qpos[0, env.qpos_ids] - before).numpy()).sum())
     assert moved[0] > 2.0 * moved[1]  # 10.5 ms of delay (and softer gains) within a 20 ms step
 
 
