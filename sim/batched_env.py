@@ -211,7 +211,7 @@ class BatchedRobotEnv:
     def _episode_log(self, ids: torch.Tensor) -> dict:
         raise NotImplementedError
 
-    def _finished_episodes(self, ids: torch.Tensor) -> dict[str, np.ndarray]:
+    def _finished_episodes(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def summarize_episodes(self, episodes: dict[str, np.ndarray]) -> dict:
@@ -265,13 +265,19 @@ class BatchedRobotEnv:
         self._after_rewards()
         reset_ids = torch.nonzero(self.terminated | self.time_outs | self.nonfinite).flatten()
         self.extras = {"time_outs": self.time_outs.clone(), "log": self._episode_log(reset_ids)}
-        self.finished_episodes = self._finished_episodes(reset_ids)
+        self._finished = self._finished_episodes(reset_ids)
         dones = self.terminated | self.time_outs | self.nonfinite
         if len(reset_ids):
             self._reset_envs(reset_ids)
             self.state = self._read_state()
         self._observations = self._compute_observations(reset_ids=reset_ids)
         return self._observations, rewards, dones.long(), self.extras
+
+    @property
+    def finished_episodes(self) -> dict[str, np.ndarray]:
+        """Per-environment results of the episodes that ended at the last step, copied to the host only
+        when read (evaluation), so that training keeps them on the device."""
+        return {name: value.detach().cpu().numpy().copy() for name, value in self._finished.items()}
 
     def termination_penalty(self) -> float:
         """Reward per second given on a failure (and to a diverged simulation)."""
@@ -402,11 +408,6 @@ def single_threaded_torch(device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def to_host(values: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """numpy copies of per-environment results (evaluation reads them on the host)."""
-    return {name: value.detach().cpu().numpy().copy() for name, value in values.items()}
 
 
 def uniform(low: float, high: float, shape, generator: torch.Generator) -> torch.Tensor:

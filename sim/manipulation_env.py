@@ -17,7 +17,7 @@ import mujoco
 import numpy as np
 import torch
 
-from sim.batched_env import SOFT_LIMIT_FRACTION, BatchedRobotEnv, range_or_zero, to_host
+from sim.batched_env import SOFT_LIMIT_FRACTION, BatchedRobotEnv, range_or_zero
 from sim.config_io import ConfigError
 from sim.robot_spec import SpecError, fixed_base_body
 from sim.rotations import (
@@ -188,17 +188,15 @@ class ManipulationEnv(BatchedRobotEnv):
         log["Episode_Termination/nonfinite"] = self.nonfinite[t].float().sum()
         return log
 
-    def _finished_episodes(self, t: torch.Tensor) -> dict[str, np.ndarray]:
-        return to_host(
-            {
-                "ids": t,
-                "length_s": self.episode_length_buf[t].float() * self.step_dt,
-                "success": self._episode_success(t),
-                "failed": self.terminated[t] | self.nonfinite[t],
-                "final_position_error_m": self.final_position_error_m[t],
-                "final_orientation_error_rad": self.final_orientation_error_rad[t],
-            }
-        )
+    def _finished_episodes(self, t: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {
+            "ids": t,
+            "length_s": self.episode_length_buf[t].float() * self.step_dt,
+            "success": self._episode_success(t),
+            "failed": self.terminated[t] | self.nonfinite[t],
+            "final_position_error_m": self.final_position_error_m[t],
+            "final_orientation_error_rad": self.final_orientation_error_rad[t],
+        }
 
     def summarize_episodes(self, episodes: dict[str, np.ndarray]) -> dict:
         summary = {

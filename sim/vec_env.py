@@ -14,7 +14,7 @@ import mujoco
 import numpy as np
 import torch
 
-from sim.batched_env import BatchedRobotEnv, range_or_zero, to_host, uniform
+from sim.batched_env import BatchedRobotEnv, range_or_zero, uniform
 from sim.robot_spec import SpecError
 from sim.rotations import projected_gravity, quat_rotate_inverse, yaw_quat
 from sim.terms.commands import sample_velocity_commands
@@ -192,19 +192,16 @@ class LocomotionEnv(BatchedRobotEnv):
         log["Episode_Termination/nonfinite"] = self.nonfinite[t].float().sum()
         return log
 
-    def _finished_episodes(self, t: torch.Tensor) -> dict[str, np.ndarray]:
-        """Per-environment results of the episodes that end this step (read by evaluation), on the host."""
-        steps = self.episode_length_buf[t].float().clamp(min=1)
-        return to_host(
-            {
-                "ids": t,
-                "length_s": self.episode_length_buf[t].float() * self.step_dt,
-                "fell": self.terminated[t] | self.nonfinite[t],
-                "lin_vel_error_sum": self.episode_tracking["lin_vel_error"][t],
-                "yaw_rate_error_sum": self.episode_tracking["yaw_rate_error"][t],
-                "steps": steps,
-            }
-        )
+    def _finished_episodes(self, t: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-environment results of the episodes that end this step (read by evaluation)."""
+        return {
+            "ids": t,
+            "length_s": self.episode_length_buf[t].float() * self.step_dt,
+            "fell": self.terminated[t] | self.nonfinite[t],
+            "lin_vel_error_sum": self.episode_tracking["lin_vel_error"][t],
+            "yaw_rate_error_sum": self.episode_tracking["yaw_rate_error"][t],
+            "steps": self.episode_length_buf[t].float().clamp(min=1),
+        }
 
     def summarize_episodes(self, episodes: dict[str, np.ndarray]) -> dict:
         """Evaluation metrics over one _finished_episodes row per episode."""

@@ -76,7 +76,11 @@ def warp_device(wp: Any, device: str) -> torch.device:
         raise BackendError(f"--device {device!r}: the warp backend runs on cpu or cuda")
     wp.init()
     if wp.get_cuda_device_count() == 0:
-        driver = "no CUDA driver was found" if not wp.is_cuda_available() else "no CUDA device is visible"
+        driver = (
+            "no usable CUDA driver: none is installed, or it is older than this Warp needs"
+            if not wp.is_cuda_available()
+            else "no CUDA device is visible (CUDA_VISIBLE_DEVICES?)"
+        )
         raise BackendError(
             f"--device {device}: Warp {wp.__version__} sees no GPU ({driver}); check `nvidia-smi`, "
             "or run on Warp's CPU device with --device cpu"

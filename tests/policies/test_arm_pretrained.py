@@ -108,7 +108,9 @@ def test_reach_bundle_in_the_cpp_control_core_matches_torch_on_simulated_states(
             action = policy(observations)
         raw = action[0].numpy()
         worst_action = max(worst_action, float(np.abs(bundle.evaluate(core.last_observation) - raw).max()))
-        sim_target = np.clip(spec.default_joint_pos + spec.action_scale * raw.astype(np.float64), *env.joint_range.T)
+        sim_target = np.clip(
+            spec.default_joint_pos + spec.action_scale * raw.astype(np.float64), *env.joint_range.numpy().T
+        )
         torque_sim = _pd_torque(sim_target, q, qdot, spec, limit=spec.effort_limit)
         worst_torque_nm = max(
             worst_torque_nm, float(np.abs(_pd_torque(out["target_pos"], q, qdot, spec) - torque_sim).max())
