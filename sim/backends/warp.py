@@ -204,25 +204,27 @@ class WarpBackend(SimBackend):
             raise BackendError(f"model field {field!r} was not declared per simulation (per_env_fields)")
         return self._model_fields[field]
 
-    def _substeps_to_last_step2(self, nstep: int) -> None:
-        # the state after a step or forward already has step1's stages: continue from them
-        for substep in range(nstep):
-            self.mjw.step2(self.m, self.d)
-            if substep < nstep - 1:
-                self.mjw.step1(self.m, self.d)
+    def _substeps(self, nstep: int) -> None:
+        # whole mj_steps, each from its state: the env writes qvel (pushes) and qpos (resets) between
+        # steps, and a step continued from the previous step1 would use their stale velocity stage
+        for _ in range(nstep):
+            self.mjw.step(self.m, self.d)
 
     def _step1(self) -> None:
         self.mjw.step1(self.m, self.d)
 
+    def _step1_keeping_acc_sensors(self) -> None:
+        """step1 at the current state; it clears every sensor, but (as with mj_step1) the
+        acceleration-stage ones (touch, force) keep the values of the last step."""
+        sensordata = self._data["sensordata"]
+        acc_values = sensordata[:, self._acc_sensor_ids].clone()
+        self._run(self._step1)
+        sensordata[:, self._acc_sensor_ids] = acc_values
+
     def step(self, nstep: int) -> torch.Tensor:
         with self._scope():
-            self._run(self._substeps_to_last_step2, nstep)
-            # step1 clears every sensor, but (as with mj_step1) the acceleration-stage ones (touch,
-            # force) keep the last substep's values
-            sensordata = self._data["sensordata"]
-            acc_values = sensordata[:, self._acc_sensor_ids].clone()
-            self._run(self._step1)
-            sensordata[:, self._acc_sensor_ids] = acc_values
+            self._run(self._substeps, nstep)
+            self._step1_keeping_acc_sensors()
         failed = (self._overflow & self._failure_bits) != 0
         self._overflow.zero_()
         return failed
@@ -247,9 +249,10 @@ class WarpBackend(SimBackend):
         self._overflow[ids.to(self.device)] = 0
 
     def forward(self, ids: torch.Tensor) -> None:
-        # step1 is a function of each world's state: the other worlds get the values they have
+        # step1 is a function of each world's state: the other worlds get the values they have, and
+        # their touch sensors are kept (a reset world's were cleared by reset_data, as by mj_resetData)
         with self._scope():
-            self._run(self._step1)
+            self._step1_keeping_acc_sensors()
 
     def set_const(self, ids: torch.Tensor) -> None:
         with self._scope():

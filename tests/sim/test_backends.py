@@ -99,6 +99,37 @@ def test_observation_and_reward_terms_agree_within_1e4_on_the_first_10_steps(par
             assert difference <= 1e-4, f"step {step}: reward term {term} differs by {difference:.2e}"
 
 
+@pytest.fixture()
+def standing_pair() -> dict:
+    """Both backends, same seed, 30 policy steps of zero action: the quadrupeds stand on their feet."""
+    envs = {name: make_env(converged_quadruped(name), seed=3) for name in ("batch", "warp")}
+    for env in envs.values():
+        for _ in range(30):
+            env.step(torch.zeros(4, 12))
+    return envs
+
+
+def test_a_velocity_written_between_steps_acts_from_the_first_substep(standing_pair):
+    """A push writes qvel between steps; both backends step from it as mj_step does (Warp once continued
+    from the previous step's velocity stage and was 1.3 rad/s off after one substep)."""
+    for env in standing_pair.values():
+        env.qvel[:, env.base_dof : env.base_dof + 2] += torch.tensor([0.8, -0.5], dtype=env.qvel.dtype)
+        env.backend.step(1)
+    batch, warp = standing_pair["batch"], standing_pair["warp"]
+    assert float((warp.qvel.double() - batch.qvel).abs().max()) < 1e-3
+
+
+def test_resetting_some_simulations_keeps_the_touch_sensors_of_the_others(standing_pair):
+    for env in standing_pair.values():
+        with env.on_device():
+            env._reset_envs(torch.tensor([1]))
+    batch, warp = standing_pair["batch"], standing_pair["warp"]
+    feet = batch.foot_sensor_adr
+    standing = batch.sensordata[[0, 2, 3]][:, feet]
+    assert float(standing.sum(dim=1).min()) > 50.0  # body weight on the feet
+    torch.testing.assert_close(warp.sensordata[[0, 2, 3]][:, feet].double(), standing, rtol=1e-3, atol=0.05)
+
+
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_every_task_runs_on_the_warp_backend(task):
     cfg = make_task_config(task)
