@@ -45,7 +45,7 @@ def bench_env(task: str, num_envs: int, steps: int, repeats: int, backend: str =
     env_rates, raw_rates = [], []
     sim = env.backend
     for _ in tqdm(range(repeats), desc="bench env", unit="repeat"):
-        action_batch = [actions() for _ in range(steps)]
+        action_batch = [actions().to(env.device) for _ in range(steps)]
         recorded: list = []
         _synchronize(env.device)
         start = time.perf_counter()

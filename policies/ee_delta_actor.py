@@ -90,7 +90,8 @@ class EndEffectorDeltaActor(torch.nn.Module):
         super().__init__()
         self.network, self.columns, self.ik = network, columns, ik
         self.limits = ArmDeltaLimits()
-        self.default_joint_pos = torch.as_tensor(default_joint_pos, dtype=torch.float32).clone()
+        # host tensors: the IK runs on the host (act)
+        self.default_joint_pos = torch.as_tensor(default_joint_pos, dtype=torch.float32).cpu().clone()
         self.action_scale = torch.as_tensor(action_scale, dtype=torch.float32).expand_as(self.default_joint_pos)
         self.register_buffer("command_mean", torch.zeros(DELTA_DIM + 1))
         self.register_buffer("command_std", torch.ones(DELTA_DIM + 1))
@@ -139,7 +140,8 @@ class EndEffectorDeltaActor(torch.nn.Module):
     @torch.no_grad()
     def act(self, policy_obs: torch.Tensor, commands: torch.Tensor) -> torch.Tensor:
         """The env actions that carry out `commands` (envs, 7) from these observations, by IK."""
-        commands = commands.double().numpy()
+        # the IK runs on the host (numpy, one arm at a time), whatever device the env is on
+        device, policy_obs, commands = policy_obs.device, policy_obs.cpu(), commands.double().cpu().numpy()
         measured = (policy_obs[:, self.columns.joint_pos_rel] + self.default_joint_pos).double().numpy()
         last_action = policy_obs[:, self.columns.last_action]
         previous = (last_action * self.action_scale + self.default_joint_pos).double().numpy()
@@ -151,7 +153,7 @@ class EndEffectorDeltaActor(torch.nn.Module):
         for env, command in enumerate(commands):
             self.ik.targets = previous[env].copy()
             targets[env] = self.ik.joint_targets(measured[env], self.limits.scale(command[:DELTA_DIM]), command[-1])
-        return (torch.from_numpy(targets).float() - self.default_joint_pos) / self.action_scale
+        return ((torch.from_numpy(targets).float() - self.default_joint_pos) / self.action_scale).to(device)
 
     def reset(self, dones: torch.Tensor | None = None) -> None:
         """Stateless: the IK starts from the last_action observation."""

@@ -106,7 +106,9 @@ def _end_effector_delta_actor(model_class, actor_cfg: dict, observations: dict[s
         raise RunDirError(str(error)) from None
     inputs = {"policy": network_inputs(observations["policy"], columns)}
     network = model_class(as_tensordict(inputs), {"actor": ["policy"]}, "actor", DELTA_DIM + 1, **actor_cfg)
-    ik = ArmDifferentialIK(env.model, env.spec, env.base_pos_w.numpy(), env.base_quat_w.numpy(), env.step_dt)
+    ik = ArmDifferentialIK(
+        env.model, env.spec, env.base_pos_w.cpu().numpy(), env.base_quat_w.cpu().numpy(), env.step_dt
+    )
     return EndEffectorDeltaActor(network, columns, env.default_joint_pos, env.spec.action_scale, ik)
 
 

@@ -73,7 +73,8 @@ class BatchedRobotEnv:
             self._resolve_task_indices()
             self._allocate_joint_buffers()
             self._allocate_task_buffers()
-        self.nonfinite_resets = 0  # simulations that diverged and were reset, since construction
+        # simulations that diverged and were reset, since construction (a device counter: no sync per reset)
+        self._nonfinite_resets = torch.zeros((), dtype=torch.long, device=self.device)
         self.reset()
 
     def on_device(self) -> contextlib.AbstractContextManager:
@@ -165,6 +166,7 @@ class BatchedRobotEnv:
             raise ConfigError(f"observations.critic_extra: unknown {unknown}; known: {sorted(known_extra)}")
         self.frame_dim = sum(term_dim(t.name, j) for t in obs_cfg.policy)
         self.default_joint_pos = torch.tensor(self.spec.default_joint_pos, dtype=torch.float32)
+        self.default_joint_pos_f64 = torch.tensor(self.spec.default_joint_pos, dtype=torch.float64)
         self.actions = torch.zeros(n, j)
         self.last_actions = torch.zeros(n, j)
         self.last_joint_vel = torch.zeros(n, j)
@@ -274,6 +276,11 @@ class BatchedRobotEnv:
         return self._observations, rewards, dones.long(), self.extras
 
     @property
+    def nonfinite_resets(self) -> int:
+        """Simulations that diverged (or overflowed a Warp buffer) and were reset, since construction."""
+        return int(self._nonfinite_resets)
+
+    @property
     def finished_episodes(self) -> dict[str, np.ndarray]:
         """Per-environment results of the episodes that ended at the last step, copied to the host only
         when read (evaluation), so that training keeps them on the device."""
@@ -316,7 +323,7 @@ class BatchedRobotEnv:
 
     # ----------------------------------------------------------------- reset
     def _reset_envs(self, ids: torch.Tensor) -> None:
-        self.nonfinite_resets += int(self.nonfinite[ids].sum()) if len(ids) else 0
+        self._nonfinite_resets += self.nonfinite[ids].sum()
         self.randomizer.sample(ids)
         self.backend.reset(ids)
         self._write_initial_state(ids)
@@ -331,8 +338,7 @@ class BatchedRobotEnv:
 
     def _write_initial_joints(self, ids: torch.Tensor, offset_rad: torch.Tensor) -> None:
         """Joints at the default pose plus `offset_rad` (float64), at rest, held there by the actuators."""
-        default = torch.as_tensor(self.spec.default_joint_pos, dtype=torch.float64)
-        joint_pos = torch.clamp(default + offset_rad, self.joint_range[:, 0], self.joint_range[:, 1])
+        joint_pos = torch.clamp(self.default_joint_pos_f64 + offset_rad, self.joint_range[:, 0], self.joint_range[:, 1])
         rows = ids[:, None]
         self.qpos[rows, self.qpos_ids] = joint_pos.to(self.qpos.dtype)
         self.qvel[ids] = 0.0

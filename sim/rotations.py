@@ -52,7 +52,7 @@ def quat_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def quat_conjugate(quat_wxyz: torch.Tensor) -> torch.Tensor:
     """The inverse rotation of a unit quaternion."""
-    return quat_wxyz * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=quat_wxyz.dtype)
+    return torch.cat([quat_wxyz[..., :1], -quat_wxyz[..., 1:]], dim=-1)
 
 
 def rotation_vector_quat(rotation_vector_rad: torch.Tensor) -> torch.Tensor:

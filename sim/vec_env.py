@@ -52,7 +52,7 @@ class LocomotionEnv(BatchedRobotEnv):
         if not trunk_touch:
             raise SpecError(f"{spec.mjcf_path}: needs a touch sensor on a site of '{spec.base_body}'")
         self.trunk_sensor_adr = trunk_touch[0]
-        self.initial_base_pos = model.qpos0[self.base_qpos : self.base_qpos + 3].copy()
+        self.initial_base_pos = torch.as_tensor(model.qpos0[self.base_qpos : self.base_qpos + 3])
 
     def _touch_sensor_adr(self, site_id: int, required: bool = True) -> int | None:
         model = self.model
@@ -232,7 +232,7 @@ class LocomotionEnv(BatchedRobotEnv):
         cfg, count = self.cfg.randomization, len(ids)
         b, d = self.base_qpos, self.base_dof
         yaw = range_or_zero(cfg.initial_yaw_rad, count, self.generator)
-        self.qpos[ids, b : b + 3] = torch.as_tensor(self.initial_base_pos, dtype=self.qpos.dtype)
+        self.qpos[ids, b : b + 3] = self.initial_base_pos.to(self.qpos.dtype)
         self.qpos[ids, b + 3 : b + 7] = yaw_quat(yaw).to(self.qpos.dtype)
         offset = range_or_zero(cfg.initial_joint_pos_offset_rad, (count, self.num_actions), self.generator)
         self._write_initial_joints(ids, offset.double())

@@ -4,7 +4,10 @@ State stays on the device: the env's tensors are `wp.to_torch` views of the
 Warp arrays (float32), so nothing crosses to the host while training. Model
 fields that vary per simulation get a leading `num_envs` dimension at
 `put_model` (MuJoCo Warp indexes them by world). On CUDA the substeps of one
-policy step are captured once as a CUDA graph and replayed.
+policy step, the reset and the forward pass are each captured once as a CUDA
+graph and replayed. Warp works on its own stream of the device, which (a
+blocking stream) is ordered with torch's default stream without host syncs; torch
+work on another stream of the user's would need its own synchronisation.
 
 Physics is single precision here and the constraint solver stops on its own
 tolerances, so trajectories match the mujoco.batch backend only as closely as
@@ -14,6 +17,7 @@ the model's solver settings converge (tests/sim/test_backend_parity.py).
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import time
 from typing import Any
@@ -76,23 +80,30 @@ def warp_device(wp: Any, device: str) -> torch.device:
         raise BackendError(f"--device {device!r}: the warp backend runs on cpu or cuda")
     wp.init()
     if wp.get_cuda_device_count() == 0:
-        driver = (
+        driver = wp.get_cuda_driver_version() if hasattr(wp, "get_cuda_driver_version") else None
+        reason = (
             "no usable CUDA driver: none is installed, or it is older than this Warp needs"
-            if not wp.is_cuda_available()
+            if not driver
             else "no CUDA device is visible (CUDA_VISIBLE_DEVICES?)"
         )
         raise BackendError(
-            f"--device {device}: Warp {wp.__version__} sees no GPU ({driver}); check `nvidia-smi`, "
+            f"--device {device}: Warp {wp.__version__} sees no GPU ({reason}); check `nvidia-smi`, "
             "or run on Warp's CPU device with --device cpu"
         )
-    if not torch.cuda.is_available():
+    if torch.version.cuda is None:
         raise BackendError(
             f"--device {device}: Warp sees a GPU but this torch ({torch.__version__}) is a CPU build; "
             "install a CUDA build of torch (README, GPU section)"
         )
+    if not torch.cuda.is_available():
+        raise BackendError(
+            f"--device {device}: torch {torch.__version__} (CUDA {torch.version.cuda}) cannot use the GPU Warp "
+            "sees: its CUDA is probably newer than the driver; install the torch build that matches the driver"
+        )
     index = torch_device.index or 0
-    if index >= wp.get_cuda_device_count():
-        raise BackendError(f"--device {device}: Warp sees only {wp.get_cuda_device_count()} CUDA device(s)")
+    visible = min(wp.get_cuda_device_count(), torch.cuda.device_count())
+    if index >= visible:
+        raise BackendError(f"--device {device}: only {visible} CUDA device(s) are visible to both Warp and torch")
     return torch.device("cuda", index)
 
 
@@ -124,7 +135,6 @@ class WarpBackend(SimBackend):
             self.d = self.mjw.make_data(
                 model, nworld=num_envs, nconmax=max_contacts_per_env, njmax=max_constraints_per_env
             )
-        self._stream = self._torch_stream()
         # the same shapes as mujoco.batch's views: (num_envs, *the MjData or MjModel field's shape)
         host_data = mujoco.MjData(model)
         self._data = {
@@ -159,10 +169,23 @@ class WarpBackend(SimBackend):
         self._acc_sensor_ids = torch.as_tensor(
             np.concatenate(acc_ids) if acc_ids else np.zeros(0, dtype=np.int64), device=self.device
         )
-        self._use_graph = cuda_graph and self.device.type == "cuda"
+        self._reset_mask = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
+        self._reset_mask_wp = self.wp.from_torch(self._reset_mask)
+        self._use_graph = cuda_graph and self._graphs_supported()
+        if self.device.type == "cuda" and not self._use_graph:
+            # without graphs the solver's convergence loop would wait on the GPU every iteration
+            self.m.opt.graph_conditional = False
         self._graphs: dict[tuple, Any] = {}
         self._warm_up()
         self.startup_s = time.perf_counter() - start
+
+    def _graphs_supported(self) -> bool:
+        """CUDA graphs need a CUDA device, Warp's memory pool (allocations inside a capture) and, for the
+        solver's convergence loop, conditional graph nodes (CUDA driver 12.4 or newer)."""
+        wp = self.wp
+        if self.device.type != "cuda":
+            return False
+        return bool(wp.is_mempool_enabled(self._warp_device) and wp.is_conditional_graph_supported())
 
     def _warm_up(self) -> None:
         """Compile (or load from Warp's kernel cache) every kernel the env uses, before any graph capture."""
@@ -170,8 +193,7 @@ class WarpBackend(SimBackend):
         with self._scope():
             self.mjw.reset_data(self.m, self.d)
             self.mjw.set_const(self.m, self.d)
-            self.mjw.step1(self.m, self.d)
-            self.mjw.step2(self.m, self.d)
+            self.mjw.step(self.m, self.d)
             self.mjw.step1(self.m, self.d)
         self.reset(everything)
 
@@ -185,16 +207,8 @@ class WarpBackend(SimBackend):
         except NotImplementedError as error:
             raise BackendError(f"MuJoCo Warp cannot simulate this model: {error}") from None
 
-    def _torch_stream(self) -> Any:
-        """Warp works on torch's current CUDA stream, so their kernels are ordered without syncs."""
-        if self.device.type != "cuda":
-            return None
-        return self.wp.stream_from_torch(torch.cuda.current_stream(self.device))
-
     def _scope(self) -> contextlib.AbstractContextManager:
-        if self._stream is None:
-            return self.wp.ScopedDevice(self._warp_device)
-        return self.wp.ScopedStream(self._stream)
+        return self.wp.ScopedDevice(self._warp_device)
 
     def data(self, field: str) -> torch.Tensor:
         return self._data[field]
@@ -236,17 +250,28 @@ class WarpBackend(SimBackend):
             return
         key = (launches.__name__, *args)
         if key not in self._graphs:
-            with self.wp.ScopedCapture(device=self._warp_device, stream=self._stream) as capture:
-                launches(*args)
+            # a garbage-collected Warp object freed during the capture would be recorded into the graph
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                with self.wp.ScopedCapture(device=self._warp_device) as capture:
+                    launches(*args)
+            finally:
+                if collecting:
+                    gc.enable()
             self._graphs[key] = capture.graph
-        self.wp.capture_launch(self._graphs[key], stream=self._stream)
+        self.wp.capture_launch(self._graphs[key])
+
+    def _reset_masked(self) -> None:
+        self.mjw.reset_data(self.m, self.d, reset=self._reset_mask_wp)
 
     def reset(self, ids: torch.Tensor) -> None:
-        mask = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        mask[ids.to(self.device)] = True
+        ids = ids.to(self.device)
+        self._reset_mask.zero_()
+        self._reset_mask[ids] = True
         with self._scope():
-            self.mjw.reset_data(self.m, self.d, reset=self.wp.from_torch(mask))
-        self._overflow[ids.to(self.device)] = 0
+            self._run(self._reset_masked)
+        self._overflow[ids] = 0
 
     def forward(self, ids: torch.Tensor) -> None:
         # step1 is a function of each world's state: the other worlds get the values they have, and

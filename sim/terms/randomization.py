@@ -93,9 +93,13 @@ class DomainRandomizer:
         self.num_envs = backend.num_envs
         self.num_joints = spec.num_joints
         self.kp, self.kd = self._tensor(kp), self._tensor(kd)
+        self.effort_limit = self._tensor(spec.effort_limit)
         self.actuators = self._index(actuator_ids(model, spec))
         self.dofs = self._index(joint_dof_ids(model, spec))
-        self.foot_geoms = self._index([model.geom(name).id for name in spec.feet])
+        foot_geoms = [model.geom(name).id for name in spec.feet]
+        self.foot_geoms = self._index(foot_geoms)
+        # host floats: reading them from device tensors at every reset would synchronise with a GPU
+        self.nominal_foot_friction = float(model.geom_friction[foot_geoms[0], 0]) if foot_geoms else 0.0
         # the trunk of a legged robot; the fixed base of an arm (the body its first joint hangs from)
         self.trunk = model.body(spec.base_body).id if spec.floating_base else fixed_base_body(model, spec)
         self.links = self._index(
@@ -110,7 +114,7 @@ class DomainRandomizer:
         self.nominal = {name: self._tensor(getattr(model, name)) for name in RANDOMIZED_MODEL_FIELDS}
         n, j = self.num_envs, self.num_joints
         shapes_and_neutral = {
-            "foot_friction": ((n, 1), self._nominal_foot_friction()),
+            "foot_friction": ((n, 1), self.nominal_foot_friction),
             "trunk_added_mass_kg": ((n, 1), 0.0),
             "link_mass_scale": ((n, len(self.links)), 1.0),
             "trunk_com_offset_m": ((n, 3), 0.0),
@@ -149,10 +153,6 @@ class DomainRandomizer:
     def _index(self, ids) -> torch.Tensor:
         return torch.as_tensor(np.asarray(list(ids), dtype=np.int64), device=self.device)
 
-    def _nominal_foot_friction(self) -> float:
-        model = self.backend.model
-        return float(model.geom_friction[int(self.foot_geoms[0]), 0]) if len(self.foot_geoms) else 0.0
-
     def _check_terms_apply(self) -> None:
         """An enabled term must have something to act on: name the term and what the robot lacks."""
         absent = {
@@ -173,7 +173,7 @@ class DomainRandomizer:
         longest_s = max(latency.high if latency.enabled else 0.0, self.nominal_delay_s)
         if longest_s <= 0:
             return
-        samples = model.actuator_history[self.actuators, 0]
+        samples = model.actuator_history[actuator_ids(model, self.spec), 0]
         needed = int(np.ceil(longest_s / model.opt.timestep)) + 1
         if samples.min() < needed:
             raise SpecError(
@@ -193,7 +193,7 @@ class DomainRandomizer:
         if c == 0:
             return
         p = self.params
-        p["foot_friction"][ids] = self._uniform(cfg.foot_friction, c, 1, self._nominal_foot_friction())
+        p["foot_friction"][ids] = self._uniform(cfg.foot_friction, c, 1, self.nominal_foot_friction)
         p["trunk_added_mass_kg"][ids] = self._uniform(cfg.trunk_added_mass_kg, c, 1, 0.0)
         p["link_mass_scale"][ids] = self._uniform(cfg.link_mass_scale, c, len(self.links), 1.0)
         p["trunk_com_offset_m"][ids] = self._uniform(cfg.trunk_com_offset_m, c, 3, 0.0)
@@ -209,9 +209,10 @@ class DomainRandomizer:
         p["gravity_bias"][ids] = self._uniform(cfg.gravity_bias, c, 3, 0.0)
         if self.object_body is not None:
             p["object_size_scale"][ids] = self._uniform(cfg.object_size_scale, c, 1, 1.0)
-            nominal_mass = float(self.nominal["body_mass"][self.object_body])
+            model = self.backend.model
+            nominal_mass = float(model.body_mass[self.object_body])
             p["object_mass_kg"][ids] = self._uniform(cfg.object_mass_kg, c, 1, nominal_mass)
-            nominal_friction = float(self.nominal["geom_friction"][self.object_geom, 0])
+            nominal_friction = float(model.geom_friction[self.object_geom, 0])
             p["object_friction"][ids] = self._uniform(cfg.object_friction, c, 1, nominal_friction)
         cameras, lights = len(self.cameras), len(self.lights)
         p["camera_position_offset_m"][ids] = self._uniform(cfg.camera_position_offset_m, c, 3 * cameras, 0.0).reshape(
@@ -262,7 +263,7 @@ class DomainRandomizer:
         _put(gain, (rows, self.actuators, 0), kp)
         _put(bias, (rows, self.actuators, 1), -kp)
         _put(bias, (rows, self.actuators, 2), -kd)
-        limit = self._tensor(self.spec.effort_limit) * p["effort_limit_scale"][ids]
+        limit = self.effort_limit * p["effort_limit_scale"][ids]
         forcerange = self._field("actuator_forcerange")
         _put(forcerange, (rows, self.actuators, 0), -limit)
         _put(forcerange, (rows, self.actuators, 1), limit)
