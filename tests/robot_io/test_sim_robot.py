@@ -22,6 +22,7 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64MultiArray
@@ -327,6 +328,11 @@ def test_arm_core_refuses_reality_it_has_nothing_for(key: str, value: float, wha
 # ---------------------------------------------------------------- the node, over DDS
 
 
+PROBE_SENSOR_QOS = QoSProfile(
+    depth=5000, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST
+)  # the sensor-data profile (best effort, volatile) with a deep queue
+
+
 class Probe:
     """The other end of the wire: a test node in a context of its own, spun in a thread, recording."""
 
@@ -341,8 +347,10 @@ class Probe:
         self.base_states: list[np.ndarray] = []
         self.diagnostics: list[dict[str, str]] = []
         node = self.node
-        node.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, topics.SENSOR_QOS)
-        node.create_subscription(Imu, topics.IMU, self._on_imu, topics.SENSOR_QOS)
+        # the streams the tests count: a queue deep enough to hold seconds of messages, so that a pause of
+        # this (test) process, e.g. a garbage collection of its large heap, is not counted as the emulator's
+        node.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, PROBE_SENSOR_QOS)
+        node.create_subscription(Imu, topics.IMU, self._on_imu, PROBE_SENSOR_QOS)
         node.create_subscription(Float64MultiArray, topics.SIM_BASE_STATE, self._on_base_state, topics.SENSOR_QOS)
         node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, topics.DIAGNOSTICS_QOS)
         self.clock_s = 0.0
