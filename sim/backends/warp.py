@@ -11,7 +11,7 @@ work on another stream of the user's would need its own synchronisation.
 
 Physics is single precision here and the constraint solver stops on its own
 tolerances, so trajectories match the mujoco.batch backend only as closely as
-the model's solver settings converge (tests/sim/test_backend_parity.py).
+the model's solver settings converge (tests/sim/test_backends.py).
 """
 
 from __future__ import annotations

@@ -186,7 +186,7 @@ class ManipulationConfig:
 @dataclass
 class SolverConfig:
     """Constraint solver settings over the MJCF's (0: keep the MJCF's value). Tighter settings cost time
-    but make both backends converge to the same contact forces (tests/sim/test_backend_parity.py)."""
+    but make both backends converge to the same contact forces (tests/sim/test_backends.py)."""
 
     iterations: int = 0
     ls_iterations: int = 0
