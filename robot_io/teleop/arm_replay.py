@@ -118,8 +118,9 @@ def _replay_episode(env: ManipulationEnv, dataset, episode: int, show: _Viewer |
         if env.state.object_lift_m is not None:
             lift_m = max(lift_m, float(env.state.object_lift_m[0]))
         success |= bool(env.success[0])
-        if len(env.finished_episodes["ids"]):
-            success |= bool(env.finished_episodes["success"][0])
+        finished = env.finished_episodes  # a host copy per read
+        if len(finished["ids"]):
+            success |= bool(finished["success"][0])
             break
         if show is not None:
             show.sync(step_dt)

@@ -18,11 +18,11 @@ def make_backend(
             raise BackendError(f"--device {cfg.device}: the batch backend runs on the CPU; use --backend warp")
         from sim.backends.batch import BatchBackend
 
-        backend: SimBackend = BatchBackend(model, num_envs, num_threads)
-    elif cfg.name == "warp":
+        return BatchBackend(model, num_envs, per_env_fields, num_threads)
+    if cfg.name == "warp":
         from sim.backends.warp import WarpBackend
 
-        backend = WarpBackend(
+        return WarpBackend(
             model,
             num_envs,
             per_env_fields,
@@ -31,11 +31,7 @@ def make_backend(
             max_constraints_per_env=cfg.max_constraints_per_env,
             cuda_graph=cfg.cuda_graph,
         )
-    else:
-        raise BackendError(f"backend {cfg.name!r} is not one of {BACKENDS}")
-    for name in per_env_fields:
-        backend.model_field(name)
-    return backend
+    raise BackendError(f"backend {cfg.name!r} is not one of {BACKENDS}")
 
 
 __all__ = ["BACKENDS", "BackendError", "SimBackend", "make_backend"]

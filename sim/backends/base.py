@@ -53,8 +53,8 @@ class SimBackend(ABC):
 
     @abstractmethod
     def model_field(self, field: str) -> torch.Tensor:
-        """(num_envs, ...) per-simulation view of an mjModel field; the first call gives each
-        simulation its own copy (of the nominal value)."""
+        """(num_envs, ...) per-simulation view of an mjModel field given in the backend's `per_env_fields`
+        (each simulation holds its own copy, starting at the nominal value); writes reach the simulation."""
 
     @abstractmethod
     def step(self, nstep: int) -> torch.Tensor:

@@ -18,11 +18,14 @@ from sim.backends.base import SimBackend
 
 
 class BatchBackend(SimBackend):
-    """mujoco.batch.Batch of `num_envs` simulations on `num_threads` threads (0: one per core)."""
+    """mujoco.batch.Batch of `num_envs` simulations on `num_threads` threads (0: one per core); each
+    simulation gets its own copy of the model fields `per_env_fields`."""
 
     name = "batch"
 
-    def __init__(self, model: mujoco.MjModel, num_envs: int, num_threads: int = 0) -> None:
+    def __init__(
+        self, model: mujoco.MjModel, num_envs: int, per_env_fields: tuple[str, ...], num_threads: int = 0
+    ) -> None:
         self.model = model
         self.num_envs = num_envs
         self.device = torch.device("cpu")
@@ -31,6 +34,8 @@ class BatchBackend(SimBackend):
         self._data: dict[str, torch.Tensor] = {}
         self._model_fields: dict[str, torch.Tensor] = {}
         self._time = self.data("time")
+        for name in per_env_fields:
+            self.model_field(name)
 
     def data(self, field: str) -> torch.Tensor:
         if field not in self._data:

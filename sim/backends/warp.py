@@ -17,6 +17,8 @@ the model's solver settings converge (tests/sim/test_backends.py).
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import gc
 import importlib
 import time
@@ -80,7 +82,7 @@ def warp_device(wp: Any, device: str) -> torch.device:
         raise BackendError(f"--device {device!r}: the warp backend runs on cpu or cuda")
     wp.init()
     if wp.get_cuda_device_count() == 0:
-        driver = wp.get_cuda_driver_version() if hasattr(wp, "get_cuda_driver_version") else None
+        driver = wp.get_cuda_driver_version()
         reason = (
             "no usable CUDA driver: none is installed, or it is older than this Warp needs"
             if not driver
@@ -129,7 +131,6 @@ class WarpBackend(SimBackend):
         self.num_envs = num_envs
         self.per_env_fields = tuple(per_env_fields)
         self._warp_device = "cpu" if self.device.type == "cpu" else f"cuda:{self.device.index}"
-        self.max_contacts_per_env = max_contacts_per_env
         with self.wp.ScopedDevice(self._warp_device):
             self.m = self._put_model(model)
             self.d = self.mjw.make_data(
@@ -198,7 +199,8 @@ class WarpBackend(SimBackend):
         self.reset(everything)
 
     def _put_model(self, model: mujoco.MjModel) -> Any:
-        fields = {name for name in (*self.per_env_fields, *SET_CONST_OUTPUTS) if _is_batched_field(self.mjw, name)}
+        batchable = _batchable_model_fields(self.mjw)
+        fields = {name for name in (*self.per_env_fields, *SET_CONST_OUTPUTS) if name in batchable}
         unbatched = sorted(set(self.per_env_fields) - fields)
         if unbatched:
             raise BackendError(f"MuJoCo Warp cannot vary {unbatched} per simulation: disable their randomization")
@@ -284,7 +286,7 @@ class WarpBackend(SimBackend):
             self.mjw.set_const(self.m, self.d)
 
     def copy_to_host(self, index: int, data: mujoco.MjData) -> mujoco.MjModel:
-        host = _copy_model(self.model)
+        host = copy.copy(self.model)
         for name, values in self._model_fields.items():
             target = getattr(host, name)
             target[...] = values[index].detach().cpu().numpy().reshape(target.shape)
@@ -304,16 +306,6 @@ class WarpBackend(SimBackend):
         }
 
 
-def _is_batched_field(mjw: Any, name: str) -> bool:
-    import dataclasses
-
-    for field in dataclasses.fields(mjw.Model):
-        if field.name == name:
-            return getattr(field.type, "shape", ())[:1] == ("*",)
-    return False
-
-
-def _copy_model(model: mujoco.MjModel) -> mujoco.MjModel:
-    import copy
-
-    return copy.copy(model)
+def _batchable_model_fields(mjw: Any) -> set[str]:
+    """Model fields whose array spec starts with `*`: MuJoCo Warp can give them one row per world."""
+    return {field.name for field in dataclasses.fields(mjw.Model) if getattr(field.type, "shape", ())[:1] == ("*",)}

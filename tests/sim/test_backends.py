@@ -42,13 +42,14 @@ def parity_run(request) -> dict:
     """Both backends from the same seed (so the same randomization sample and initial state), stepped by
     the same action sequence; what each step gave, per backend. With 1 s episodes started at different
     times, subsets of the simulations reset (and are randomized again) every few steps."""
+    staggered = request.param == "staggered 1 s episodes"
     envs = {}
     for name in ("batch", "warp"):
         cfg = converged_quadruped(name)
-        if request.param == "staggered 1 s episodes":
+        if staggered:
             cfg.terminations.episode_length_s = 1.0
         envs[name] = make_env(cfg, seed=3)
-        if request.param == "staggered 1 s episodes":
+        if staggered:
             envs[name].episode_length_buf[:] = torch.tensor([0, 10, 20, 30])
     generator = torch.Generator().manual_seed(1)
     actions = [0.5 * torch.randn(4, 12, generator=generator) for _ in range(PARITY_STEPS)]
@@ -65,7 +66,7 @@ def parity_run(request) -> dict:
             record["rewards"].append({k: v.clone() for k, v in env.reward_terms.items()})
             record["dones"].append(dones.clone())
     run["resets"] = int(sum(int(d.sum()) for d in run["batch"]["dones"]))
-    run["scenario"] = request.param
+    run["scenario"], run["staggered"] = request.param, staggered
     return run
 
 
@@ -82,7 +83,7 @@ def test_joint_trajectories_agree_within_1e3_rad_over_200_steps(parity_run):
     assert len(errors) == PARITY_STEPS
     assert max(errors) <= 1e-3, f"worst joint difference {max(errors):.2e} rad at step {int(np.argmax(errors))}"
     assert all(torch.equal(w, b) for w, b in zip(warp["dones"], batch["dones"], strict=True))
-    if parity_run["scenario"] == "staggered 1 s episodes":
+    if parity_run["staggered"]:
         assert parity_run["resets"] >= 12  # 4 simulations, 50-step episodes, 200 steps
     print(f"{parity_run['scenario']}: worst joint difference {max(errors):.2e} rad, {parity_run['resets']} resets")
 
