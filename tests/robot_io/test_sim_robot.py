@@ -20,6 +20,7 @@ import mujoco
 import numpy as np
 import pytest
 import rclpy
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -375,8 +376,12 @@ class Probe:
         rclpy.shutdown(context=self.context)
 
     def _on_joint_state(self, message: JointState) -> None:
-        stamp = message.header.stamp.sec + message.header.stamp.nanosec * 1e-9
-        row = (stamp, np.array(message.position), np.array(message.velocity), np.array(message.effort))
+        row = (
+            stamp_seconds(message.header.stamp),
+            np.array(message.position),
+            np.array(message.velocity),
+            np.array(message.effort),
+        )
         with self.lock:
             self.joint_names = list(message.name)
             self.joint_states.append(row)
@@ -467,15 +472,29 @@ class Probe:
         with self.lock:
             return [row for row in self.joint_states if row[0] >= stamp_s]
 
-    def count_over(self, seconds: float) -> dict[str, int]:
+    def count_stamped_over(self, seconds: float, timeout_s: float = 10.0) -> dict[str, int]:
+        """Messages per stream whose stamps fall in a window of `seconds` on the stamps' own clock, starting at
+        the newest stamp received so far: the emulator's publishing rate, whatever this process's delay in
+        taking messages off the wire (its executor can lag behind 1.5 kHz of Python callbacks on a busy core)."""
         with self.lock:
-            before = {"joint_states": len(self.joint_states), "imu": len(self.imu)}
-        time.sleep(seconds)
+            start_s = max(self.joint_states[-1][0], stamp_seconds(self.imu[-1].header.stamp))
+        end_s = start_s + seconds
+
+        def both_streams_passed_the_window() -> bool:
+            return self.joint_states[-1][0] > end_s and stamp_seconds(self.imu[-1].header.stamp) > end_s
+
+        self.wait_for(both_streams_passed_the_window, seconds + timeout_s, "stamps past the counting window")
         with self.lock:
-            return {
-                "joint_states": len(self.joint_states) - before["joint_states"],
-                "imu": len(self.imu) - before["imu"],
-            }
+            joint_stamps = [row[0] for row in self.joint_states]
+            imu_stamps = [stamp_seconds(message.header.stamp) for message in self.imu]
+        return {
+            "joint_states": sum(start_s < stamp <= end_s for stamp in joint_stamps),
+            "imu": sum(start_s < stamp <= end_s for stamp in imu_stamps),
+        }
+
+
+def stamp_seconds(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
 
 
 @contextmanager
@@ -522,7 +541,7 @@ def is_damping(dq: np.ndarray, tau: np.ndarray) -> bool:
 def test_streams_at_the_configured_rates_in_real_time(ros_domain: int, tmp_path: Path) -> None:
     with emulator(tmp_path, stop_signal=signal.SIGINT) as probe:
         probe.wait_until_streaming()
-        counts = probe.count_over(2.0)
+        counts = probe.count_stamped_over(2.0)
         assert 0.85 * 2000 <= counts["joint_states"] <= 1.05 * 2000, counts
         assert 0.85 * 1000 <= counts["imu"] <= 1.05 * 1000, counts
         diagnostics = probe.wait_for_diagnostics(lambda values: float(values["sim_time_s"]) > 3.0, 5.0)
@@ -619,7 +638,7 @@ def test_drop_rate_loses_about_half_the_sensor_messages(ros_domain: int, tmp_pat
     with emulator(tmp_path, via_run_sim_robot=True, **overrides) as probe:
         probe.wait_for(lambda: len(probe.joint_states) > 20 and probe.imu and probe.diagnostics, 20.0, "streams")
         before = probe.latest_diagnostics()
-        counts = probe.count_over(3.0)
+        counts = probe.count_stamped_over(3.0)
         after = probe.wait_for_diagnostics(lambda values: values["physics_steps"] != before["physics_steps"], 3.0)
         with probe.lock:
             stamp_s, clock_s = probe.joint_states[-1][0], probe.clock_s
