@@ -12,7 +12,7 @@ import yaml
 from policies.inference import load_policy
 from policies.rsl_rl_env import as_tensordict
 from sim.vec_env import LocomotionEnv
-from tests.conftest import small_config
+from tests.conftest import in_float64, small_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PRETRAINED = ROOT / "policies" / "pretrained" / "quadruped-flat"
@@ -47,9 +47,9 @@ def test_cpp_mlp_matches_torch_policy_on_the_shipped_bundle(build, tmp_path):
     assert f"sha256 {spec['sha256']}" in result.stdout  # the C++ hash agrees with the exporter's
     cpp = np.fromfile(tmp_path / "outputs.f32", dtype=np.float32).reshape(10_000, 12)
     with torch.no_grad():
-        expected = policy.actor(as_tensordict({"policy": observations})).numpy()
+        expected = in_float64(policy.actor)(as_tensordict({"policy": observations.double()})).numpy()
     difference = np.abs(cpp - expected).max()
-    print(f"C++ MLP vs torch actor, 10,000 random observations: max abs diff {difference:.3g}")
+    print(f"C++ MLP vs the torch actor in float64, 10,000 random observations: max abs diff {difference:.3g}")
     assert difference <= 1e-5
 
 

@@ -17,6 +17,7 @@ import simreal_rt
 from policies.bundle import BundleError as PyBundleError
 from policies.bundle import load_bundle as py_load_bundle
 from policies.bundle_torch import torch_policy_from_bundle
+from tests.conftest import in_float64
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "policies" / "pretrained" / "quadruped-flat" / "bundle"
@@ -49,7 +50,7 @@ def test_cpp_policy_matches_torch_on_10k_random_observations():
     bundle = simreal_rt.load_bundle(str(SHIPPED))
     observations = (np.random.default_rng(3).normal(size=(10_000, bundle.input_dim)) * 2.0).astype(np.float32)
     with torch.no_grad():
-        expected = torch_policy_from_bundle(SHIPPED)(torch.from_numpy(observations)).numpy()
+        expected = in_float64(torch_policy_from_bundle(SHIPPED))(torch.from_numpy(observations).double()).numpy()
     assert np.abs(bundle.evaluate_sequence(observations) - expected).max() <= 1e-5
     assert np.abs(bundle.evaluate(observations[7]) - expected[7]).max() <= 1e-5
 

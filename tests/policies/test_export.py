@@ -19,7 +19,7 @@ from policies.inference import load_policy
 from policies.rsl_rl_env import as_tensordict
 from sim.vec_env import LocomotionEnv
 from simreal.cli import main
-from tests.conftest import small_config
+from tests.conftest import in_float64, small_config
 
 PRETRAINED = Path(__file__).resolve().parents[2] / "policies" / "pretrained" / "quadruped-flat"
 
@@ -56,10 +56,10 @@ def test_bundle_holds_the_design_fields(bundle):
 
 
 def test_folded_network_matches_the_trained_actor(policy):
-    network = folded_network(folded_layers(policy), "elu")
-    obs = _random_observations(10_000, 45)
+    network = in_float64(folded_network(folded_layers(policy), "elu"))
+    obs = _random_observations(10_000, 45).double()
     with torch.no_grad():
-        expected = policy.actor(as_tensordict({"policy": obs}))
+        expected = in_float64(policy.actor)(as_tensordict({"policy": obs}))
         got = network(obs)
     assert float((expected - got).abs().max()) <= 1e-5
 
@@ -72,7 +72,7 @@ def test_safetensors_weights_rebuild_the_network(bundle, policy):
         if index < 3:
             x = np.where(x > 0, x, np.expm1(x))  # ELU
     with torch.no_grad():
-        expected = policy.actor(as_tensordict({"policy": _random_observations(1000, 45)})).numpy()
+        expected = in_float64(policy.actor)(as_tensordict({"policy": _random_observations(1000, 45).double()})).numpy()
     assert np.abs(x - expected).max() <= 1e-5
 
 
