@@ -50,7 +50,7 @@ class RandomizationConfig:
     joint_damping_scale: Range = field(default_factory=lambda: Range(True, 0.8, 1.2))
     joint_armature_scale: Range = field(default_factory=lambda: Range(True, 0.8, 1.2))
     joint_friction_loss_scale: Range = field(default_factory=lambda: Range(True, 0.8, 1.2))
-    action_latency_s: Range = field(default_factory=lambda: Range(True, 0.0, 0.02))
+    action_latency_s: Range = field(default_factory=lambda: Range(True, 0.0, 0.02))  # in whole physics steps
     push_interval_s: Range = field(default_factory=lambda: Range(True, 5.0, 10.0))
     push_velocity_m_s: Range = field(default_factory=lambda: Range(True, 0.0, 1.0))
     encoder_offset_rad: Range = field(default_factory=lambda: Range(True, -0.02, 0.02))

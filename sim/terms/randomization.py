@@ -10,6 +10,8 @@ critic and the tests can read them.
 
 from __future__ import annotations
 
+import math
+
 import mujoco
 import numpy as np
 import torch
@@ -88,6 +90,7 @@ class DomainRandomizer:
         self.nominal_delay_s = 0.0 if robot_params is None or robot_params.delay_s is None else robot_params.delay_s
         self.generator = generator
         self.device = backend.device
+        self.physics_dt_s = float(backend.model.opt.timestep)
         self.critic_terms = critic_terms
         model = backend.model
         self.num_envs = backend.num_envs
@@ -187,6 +190,23 @@ class DomainRandomizer:
         draw = torch.rand((count, width), generator=self.generator, dtype=torch.float64, device=self.device)
         return term.low + (term.high - term.low) * draw
 
+    def _latency_steps(self, term: Range, count: int) -> torch.Tensor:
+        """Action latencies (s) drawn as whole physics steps, uniformly from those within [low, high].
+
+        The actuators' zero-order-hold history applies a delay between two physics steps as the later one, so a
+        uniform draw in seconds would act as whole steps rounded up: U(0, 20 ms) at 5 ms steps never gave a zero
+        delay (and a policy trained on it wobbled on a robot with none). A range narrower than one step keeps the
+        step nearest its middle."""
+        if not term.enabled:
+            return torch.full((count, 1), self.nominal_delay_s, dtype=torch.float64, device=self.device)
+        tolerance = 1e-9  # a bound on a whole step may divide to just below or above it in floating point
+        fewest = math.ceil(term.low / self.physics_dt_s - tolerance)
+        most = math.floor(term.high / self.physics_dt_s + tolerance)
+        if fewest > most:
+            fewest = most = round(0.5 * (term.low + term.high) / self.physics_dt_s)
+        steps = torch.randint(fewest, most + 1, (count, 1), generator=self.generator, device=self.device)
+        return steps.double() * self.physics_dt_s
+
     def sample(self, ids: torch.Tensor) -> None:
         """Draw new values for the environments `ids` and write them into the model fields."""
         c, cfg, j = len(ids), self.cfg, self.num_joints
@@ -203,7 +223,7 @@ class DomainRandomizer:
         p["joint_damping_scale"][ids] = self._uniform(cfg.joint_damping_scale, c, j, 1.0)
         p["joint_armature_scale"][ids] = self._uniform(cfg.joint_armature_scale, c, j, 1.0)
         p["joint_friction_loss_scale"][ids] = self._uniform(cfg.joint_friction_loss_scale, c, j, 1.0)
-        p["action_latency_s"][ids] = self._uniform(cfg.action_latency_s, c, 1, self.nominal_delay_s)
+        p["action_latency_s"][ids] = self._latency_steps(cfg.action_latency_s, c)
         p["encoder_offset_rad"][ids] = self._uniform(cfg.encoder_offset_rad, c, j, 0.0)
         p["gyro_bias_rad_s"][ids] = self._uniform(cfg.gyro_bias_rad_s, c, 3, 0.0)
         p["gravity_bias"][ids] = self._uniform(cfg.gravity_bias, c, 3, 0.0)

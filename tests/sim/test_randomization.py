@@ -99,6 +99,24 @@ def test_action_latency_read_back(env):
     assert _within(delay, env.cfg.randomization.action_latency_s) and _varies(delay)
 
 
+def test_action_latency_is_drawn_in_whole_physics_steps_zero_included():
+    """The actuators' zero-order hold acts on whole physics steps; a draw in seconds acted as steps rounded up, so
+    U(0, 20 ms) never gave a zero delay. Every step count in the range comes out, zero too."""
+    cfg = small_config(num_envs=64)
+    env = LocomotionEnv(cfg, seed=0)
+    dt_s = env.backend.model.opt.timestep
+    steps = _params(env)["action_latency_s"] / dt_s
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-9)
+    assert set(np.round(steps).astype(int).ravel()) == set(range(round(0.02 / dt_s) + 1))
+
+
+def test_action_latency_range_narrower_than_a_step_keeps_the_nearest_step():
+    cfg = small_config(num_envs=4)
+    cfg.randomization.action_latency_s = Range(True, 0.006, 0.008)  # 5 ms physics steps: none lies inside
+    env = LocomotionEnv(cfg, seed=0)
+    np.testing.assert_allclose(_params(env)["action_latency_s"], env.backend.model.opt.timestep)
+
+
 def test_action_latency_delays_the_motor():
     """The same step of action moves the joints later when the latency is 20 ms."""
     positions = []
