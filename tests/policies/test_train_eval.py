@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,24 @@ def test_resume_refuses_config_changes_and_finished_runs(run_dir, capsys):
     assert "drop --num-envs" in capsys.readouterr().err
     assert main(["train", "--run-dir", str(run_dir), "--resume", "--max-iterations", "4"]) == 2
     assert "is complete at iteration 3 of 4" in capsys.readouterr().err
+
+
+def test_resume_of_a_run_logged_before_a_column_existed_keeps_one_table(run_dir, tmp_path):
+    """A run trained by an older simreal (no success_rate column) resumed by this one: the rows stay aligned
+    with the header and the learning curve is drawn (it crashed on the longer rows after training)."""
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    rows = _progress(old)
+    columns = [name for name in rows[0] if name != "success_rate"]
+    lines = [",".join(columns)] + [",".join(row[name] for name in columns) for row in rows]
+    (old / "progress.csv").write_text("\n".join(lines) + "\n")
+    (old / "learning_curve.png").unlink()
+    assert main(["train", "--run-dir", str(old), "--resume", "--max-iterations", "5"]) == 0
+    after = _progress(old)
+    assert [int(r["iteration"]) for r in after] == [0, 1, 2, 3, 4]
+    assert all(None not in row and row["success_rate"] == "nan" for row in after)
+    assert float(after[3]["mean_reward"]) == float(rows[3]["mean_reward"])  # the old rows are kept
+    assert (old / "learning_curve.png").stat().st_size > 1000
 
 
 def test_training_refuses_to_overwrite_a_run(run_dir, capsys):
