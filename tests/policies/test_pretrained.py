@@ -14,8 +14,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_shipped_policy_walks_under_randomized_dynamics():
-    result = evaluate_run(PRETRAINED, None, episodes=64, dynamics="randomized", seed=2024)
-    assert result["num_episodes"] == 64
+    # 512 episodes: the policy falls in 1-2 % of them, and 64 episodes measured that to +-3 % (4 of 64 with one
+    # draw of the randomization, 1 of 64 with another, for the same policy)
+    result = evaluate_run(PRETRAINED, None, episodes=512, dynamics="randomized", seed=2024)
+    assert result["num_episodes"] == 512
     assert result["fall_rate"] <= 0.05
     assert result["lin_vel_error_m_s"] <= 0.2
     assert result["yaw_rate_error_rad_s"] <= 0.3
