@@ -11,8 +11,6 @@ import torch
 from rsl_rl.utils.logger import Logger
 from tqdm import tqdm
 
-from policies.run_dir import write_text_atomic
-
 CSV_FIELDS = (
     "iteration",
     "wall_time_s",
@@ -25,18 +23,6 @@ CSV_FIELDS = (
     "nonfinite_resets",
     "success_rate",
 )
-
-
-def upgrade_progress_columns(path: Path) -> None:
-    """Rewrite a progress.csv written with other columns (a run resumed by a newer simreal) to CSV_FIELDS, a
-    column it lacked as NaN, so that appended rows line up with the header the curve is read by."""
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) == CSV_FIELDS:
-            return
-        rows = list(reader)
-    lines = [",".join(CSV_FIELDS)] + [",".join(row.get(field) or "nan" for field in CSV_FIELDS) for row in rows]
-    write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 class WallTimeBudgetError(Exception):
@@ -67,7 +53,6 @@ class ProgressLogger(Logger):
         self.max_wall_time_s = max_wall_time_s
         self.bar: tqdm | None = None
         self.csv_path = run_dir / "progress.csv"
-        self._columns_checked = False  # a resumed run's file may predate a column: checked at the first row
 
     def wall_time_s(self) -> float:
         return time.monotonic() - self.wall_start
@@ -152,9 +137,6 @@ class ProgressLogger(Logger):
 
     def _append_csv(self, row: dict) -> None:
         new = not self.csv_path.is_file()
-        if not new and not self._columns_checked:
-            upgrade_progress_columns(self.csv_path)
-        self._columns_checked = True
         with self.csv_path.open("a", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
             if new:

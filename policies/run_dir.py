@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime
 import os
 import re
@@ -90,14 +91,17 @@ def record_resume(run_dir: Path, from_iteration: int, max_iterations: int, max_w
     write_yaml_atomic(path, run)
 
 
-def truncate_progress(run_dir: Path, last_iteration: int) -> None:
-    """Drop progress.csv rows after `last_iteration` (logged after the checkpoint a resume starts from)."""
+def truncate_progress(run_dir: Path, last_iteration: int, columns: tuple[str, ...]) -> None:
+    """Keep progress.csv's rows up to `last_iteration` (later ones were logged after the checkpoint a resume
+    starts from), in `columns`: a column the file predates (a run logged by an older simreal) is NaN, so that
+    the rows the resume appends line up with the header."""
     path = run_dir / "progress.csv"
     if not path.is_file():
         return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= last_iteration]
-    write_text_atomic(path, "".join(kept))
+    with path.open(newline="") as handle:
+        kept = [row for row in csv.DictReader(handle) if int(row["iteration"]) <= last_iteration]
+    lines = [",".join(columns)] + [",".join(row.get(column) or "nan" for column in columns) for row in kept]
+    write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def load_run_config(run_dir: Path) -> RunConfig:

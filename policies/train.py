@@ -11,6 +11,7 @@ import torch
 
 from policies.config import TrainConfig, check_actor_rnn, rsl_rl_config
 from policies.learning_curve import plot_learning_curve, read_progress
+from policies.progress import CSV_FIELDS
 from policies.rsl_rl_env import RslRlVecEnv
 from policies.run_dir import (
     RunConfig,
@@ -82,7 +83,7 @@ def resume_training(
             "pass a larger --max-iterations to train further"
         )
     # rows logged after the checkpoint belong to iterations that will run again
-    truncate_progress(run_dir, last_iteration=iteration)
+    truncate_progress(run_dir, last_iteration=iteration, columns=CSV_FIELDS)
     seed_everything(saved.train.seed + iteration + 1)
     env = make_env(saved.env, seed=saved.train.seed + iteration + 1)
     record_resume(run_dir, iteration, saved.train.max_iterations, saved.train.max_wall_time_s)

@@ -231,8 +231,7 @@ class ManipulationEnv(BatchedRobotEnv):
             self._reset_envs(ids)
             encoder_pos = torch.as_tensor(np.asarray(joint_pos_rad, dtype=np.float64))
             true_joint_pos = encoder_pos - self.randomizer.params["encoder_offset_rad"]
-            default = torch.as_tensor(self.spec.default_joint_pos, dtype=torch.float64)
-            self._write_initial_joints(ids, true_joint_pos - default)
+            self._write_initial_joints(ids, true_joint_pos - self.default_joint_pos_f64)
             if object_pose_b is not None and self.has_object:
                 pose_b = torch.as_tensor(np.asarray(object_pose_b, dtype=np.float32)).expand(self.num_envs, 7)
                 base_quat = self.base_quat_w.expand(self.num_envs, 4)

@@ -91,6 +91,7 @@ class DomainRandomizer:
         self.generator = generator
         self.device = backend.device
         self.physics_dt_s = float(backend.model.opt.timestep)
+        self.latency_step_range = whole_steps_within(self.cfg.action_latency_s, self.physics_dt_s)
         self.critic_terms = critic_terms
         model = backend.model
         self.num_envs = backend.num_envs
@@ -190,20 +191,11 @@ class DomainRandomizer:
         draw = torch.rand((count, width), generator=self.generator, dtype=torch.float64, device=self.device)
         return term.low + (term.high - term.low) * draw
 
-    def _latency_steps(self, term: Range, count: int) -> torch.Tensor:
-        """Action latencies (s) drawn as whole physics steps, uniformly from those within [low, high].
-
-        The actuators' zero-order-hold history applies a delay between two physics steps as the later one, so a
-        uniform draw in seconds would act as whole steps rounded up: U(0, 20 ms) at 5 ms steps never gave a zero
-        delay (and a policy trained on it wobbled on a robot with none). A range narrower than one step keeps the
-        step nearest its middle."""
-        if not term.enabled:
-            return torch.full((count, 1), self.nominal_delay_s, dtype=torch.float64, device=self.device)
-        tolerance = 1e-9  # a bound on a whole step may divide to just below or above it in floating point
-        fewest = math.ceil(term.low / self.physics_dt_s - tolerance)
-        most = math.floor(term.high / self.physics_dt_s + tolerance)
-        if fewest > most:
-            fewest = most = round(0.5 * (term.low + term.high) / self.physics_dt_s)
+    def _latency_steps(self, count: int) -> torch.Tensor:
+        """Action latencies (s) drawn as whole physics steps, uniformly from `latency_step_range`."""
+        if not self.cfg.action_latency_s.enabled:
+            return self._uniform(self.cfg.action_latency_s, count, 1, self.nominal_delay_s)
+        fewest, most = self.latency_step_range
         steps = torch.randint(fewest, most + 1, (count, 1), generator=self.generator, device=self.device)
         return steps.double() * self.physics_dt_s
 
@@ -223,7 +215,7 @@ class DomainRandomizer:
         p["joint_damping_scale"][ids] = self._uniform(cfg.joint_damping_scale, c, j, 1.0)
         p["joint_armature_scale"][ids] = self._uniform(cfg.joint_armature_scale, c, j, 1.0)
         p["joint_friction_loss_scale"][ids] = self._uniform(cfg.joint_friction_loss_scale, c, j, 1.0)
-        p["action_latency_s"][ids] = self._latency_steps(cfg.action_latency_s, c)
+        p["action_latency_s"][ids] = self._latency_steps(c)
         p["encoder_offset_rad"][ids] = self._uniform(cfg.encoder_offset_rad, c, j, 0.0)
         p["gyro_bias_rad_s"][ids] = self._uniform(cfg.gyro_bias_rad_s, c, 3, 0.0)
         p["gravity_bias"][ids] = self._uniform(cfg.gravity_bias, c, 3, 0.0)
@@ -364,3 +356,18 @@ def _is_descendant(model: mujoco.MjModel, body: int, ancestor: int) -> bool:
             return True
         body = model.body_parentid[body]
     return False
+
+
+def whole_steps_within(term: Range, step_s: float) -> tuple[int, int]:
+    """(fewest, most) whole steps of `step_s` within [low, high] s; a range narrower than one step keeps the step
+    nearest its middle.
+
+    Action latency is drawn in whole physics steps because the actuators' zero-order-hold history applies a delay
+    between two steps as the later one: a uniform draw in seconds acted as whole steps rounded up, and U(0, 20 ms)
+    at 5 ms steps never gave a zero delay (a policy trained on it wobbled on a robot with none)."""
+    tolerance = 1e-9  # a bound on a whole step may divide to just below or above it in floating point
+    fewest = math.ceil(term.low / step_s - tolerance)
+    most = math.floor(term.high / step_s + tolerance)
+    if fewest > most:
+        fewest = most = round(0.5 * (term.low + term.high) / step_s)
+    return fewest, most

@@ -20,7 +20,6 @@ import mujoco
 import numpy as np
 import pytest
 import rclpy
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -29,6 +28,7 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64MultiArray
 
 from robot_io import topics
+from robot_io.policy_node import stamp_s
 from robot_io.reality import Reality, RealityError, load_reality_overrides
 from robot_io.sim_robot import (
     PARAMETER_DEFAULTS,
@@ -377,7 +377,7 @@ class Probe:
 
     def _on_joint_state(self, message: JointState) -> None:
         row = (
-            stamp_seconds(message.header.stamp),
+            stamp_s(message.header.stamp),
             np.array(message.position),
             np.array(message.velocity),
             np.array(message.effort),
@@ -396,7 +396,7 @@ class Probe:
 
     def _on_clock(self, message: Clock) -> None:
         with self.lock:
-            self.clock_s = message.clock.sec + message.clock.nanosec * 1e-9
+            self.clock_s = stamp_s(message.clock)
 
     def _on_diagnostics(self, message: DiagnosticArray) -> None:
         for status in message.status:
@@ -468,33 +468,29 @@ class Probe:
             time.sleep(COMMAND_PERIOD_S)
         return sent_s
 
-    def joint_states_since(self, stamp_s: float) -> list[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
+    def joint_states_since(self, since_s: float) -> list[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
         with self.lock:
-            return [row for row in self.joint_states if row[0] >= stamp_s]
+            return [row for row in self.joint_states if row[0] >= since_s]
 
     def count_stamped_over(self, seconds: float, timeout_s: float = 10.0) -> dict[str, int]:
         """Messages per stream whose stamps fall in a window of `seconds` on the stamps' own clock, starting at
         the newest stamp received so far: the emulator's publishing rate, whatever this process's delay in
         taking messages off the wire (its executor can lag behind 1.5 kHz of Python callbacks on a busy core)."""
         with self.lock:
-            start_s = max(self.joint_states[-1][0], stamp_seconds(self.imu[-1].header.stamp))
+            start_s = max(self.joint_states[-1][0], stamp_s(self.imu[-1].header.stamp))
         end_s = start_s + seconds
 
         def both_streams_passed_the_window() -> bool:
-            return self.joint_states[-1][0] > end_s and stamp_seconds(self.imu[-1].header.stamp) > end_s
+            return self.joint_states[-1][0] > end_s and stamp_s(self.imu[-1].header.stamp) > end_s
 
         self.wait_for(both_streams_passed_the_window, seconds + timeout_s, "stamps past the counting window")
         with self.lock:
             joint_stamps = [row[0] for row in self.joint_states]
-            imu_stamps = [stamp_seconds(message.header.stamp) for message in self.imu]
+            imu_stamps = [stamp_s(message.header.stamp) for message in self.imu]
         return {
             "joint_states": sum(start_s < stamp <= end_s for stamp in joint_stamps),
             "imu": sum(start_s < stamp <= end_s for stamp in imu_stamps),
         }
-
-
-def stamp_seconds(stamp: Time) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 @contextmanager
@@ -643,10 +639,10 @@ def test_drop_rate_loses_about_half_the_sensor_messages(ros_domain: int, tmp_pat
         counts = probe.count_stamped_over(3.0)
         after = probe.wait_for_diagnostics(lambda values: values["physics_steps"] != before["physics_steps"], 3.0)
         with probe.lock:
-            stamp_s, clock_s = probe.joint_states[-1][0], probe.clock_s
+            last_stamp_s, clock_s = probe.joint_states[-1][0], probe.clock_s
     # publish_clock: stamps and /clock are simulated time (seconds since the emulator started)
-    assert 0.0 < stamp_s < 60.0 and 0.0 < clock_s < 60.0
-    assert abs(stamp_s - clock_s) < 1.0
+    assert 0.0 < last_stamp_s < 60.0 and 0.0 < clock_s < 60.0
+    assert abs(last_stamp_s - clock_s) < 1.0
     assert 0.35 * 600 <= counts["joint_states"] <= 0.65 * 600, counts
     assert 0.35 * 600 <= counts["imu"] <= 0.65 * 600, counts
     steps = int(after["physics_steps"])
